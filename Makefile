@@ -1,0 +1,32 @@
+# Two entry points for a fresh Debian/Ubuntu machine: `make run` and `make test`.
+SHELL := /bin/bash
+# grpcurl and helm come from `go install`.
+export PATH := $(shell go env GOPATH 2>/dev/null)/bin:$(PATH)
+NODE_BIN := node_modules/.bin
+
+.PHONY: run test deps build test-deps clean
+
+deps: node_modules/.installed
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+build: deps
+	$(NODE_BIN)/buf generate
+	$(NODE_BIN)/tsc -p tsconfig.json
+
+# A local ring of 8 nodes on the in-memory store, a short demo, then up until Ctrl-C.
+run: build
+	node dist/services/cli/src/main.js demo --nodes 8
+
+test-deps:
+	bash test/setup/ensure-test-tools.sh
+
+test: build test-deps
+	$(NODE_BIN)/jest --ci
+
+clean:
+	rm -rf dist services/node/src/gen .pastry
+
+-include k8s/k8s.mk

@@ -1,0 +1,215 @@
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { guidForName } from '../../node/src/dht/guid';
+import { PastryClient } from './client';
+import { leafSetErrors, walkRing } from './ring';
+
+/** One local "pod": a node process with its own loopback address, as in a StatefulSet. */
+export interface Pod {
+  name: string;
+  ordinal: number;
+  host: string;
+  port: number;
+  metricsPort: number;
+  address: string;
+  id: string;
+  pid: number;
+}
+
+export interface ClusterState {
+  pods: Pod[];
+  /** Distinct loopback addresses, or 127.0.0.1 with distinct ports. */
+  mode: 'loopback-addresses' | 'ports';
+  leafSetSize: number;
+  storage: string;
+}
+
+export interface ClusterOptions {
+  runDir: string;
+  port: number;
+  metricsPort: number;
+  storage: string;
+  /** Pods get <subnet>.1, <subnet>.2, ... */
+  subnet: string;
+}
+
+export const DEFAULT_CLUSTER: ClusterOptions = { runDir: '.pastry', port: 7000, metricsPort: 9464, storage: 'memory', subnet: '127.0.10' };
+
+const NODE_MAIN = path.resolve(__dirname, '../../node/src/main.js');
+
+export function statePath(runDir: string): string {
+  return path.join(runDir, 'cluster.json');
+}
+
+export function readState(runDir: string): ClusterState | undefined {
+  const file = statePath(runDir);
+  if (!existsSync(file)) return undefined;
+  return JSON.parse(readFileSync(file, 'utf8')) as ClusterState;
+}
+
+function writeState(runDir: string, state: ClusterState): void {
+  mkdirSync(runDir, { recursive: true });
+  const tmp = statePath(runDir) + '.tmp';
+  writeFileSync(tmp, JSON.stringify(state, null, 2));
+  renameSync(tmp, statePath(runDir));
+}
+
+export function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether 127.0.10.x can be bound here (Linux routes all of 127/8 to lo; others may not). */
+export async function canBindLoopbackRange(subnet: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(0, `${subnet}.254`, () => server.close(() => resolve(true)));
+  });
+}
+
+function podLayout(mode: ClusterState['mode'], ordinal: number, options: ClusterOptions): Omit<Pod, 'pid' | 'id'> {
+  const name = `pastry-${ordinal}`;
+  const host = mode === 'loopback-addresses' ? `${options.subnet}.${ordinal + 1}` : '127.0.0.1';
+  const port = mode === 'loopback-addresses' ? options.port : options.port + ordinal;
+  const metricsPort = mode === 'loopback-addresses' ? options.metricsPort : options.metricsPort + ordinal;
+  return { name, ordinal, host, port, metricsPort, address: `${host}:${port}` };
+}
+
+function seedsFor(mode: ClusterState['mode'], options: ClusterOptions): string {
+  return [0, 1, 2].map((i) => podLayout(mode, i, options).address).join(',');
+}
+
+/** Starts one pod's node process in the background; its output goes to logs/<name>.log. */
+export function startPod(state: ClusterState, ordinal: number, options: ClusterOptions, env: NodeJS.ProcessEnv = process.env): Pod {
+  if (ordinal > 253) throw new Error('at most 254 local pods');
+  const layout = podLayout(state.mode, ordinal, options);
+  const logDir = path.join(options.runDir, 'logs');
+  mkdirSync(logDir, { recursive: true });
+  const log = openSync(path.join(logDir, `${layout.name}.log`), 'a');
+  const child = spawn(process.execPath, [NODE_MAIN], {
+    detached: true,
+    stdio: ['ignore', log, log],
+    env: {
+      ...env,
+      PASTRY_NODE_NAME: layout.name,
+      PASTRY_HOST: layout.host,
+      PASTRY_PORT: String(layout.port),
+      PASTRY_ADVERTISE_ADDRESS: layout.address,
+      PASTRY_METRICS_PORT: String(layout.metricsPort),
+      PASTRY_SEEDS: seedsFor(state.mode, options),
+      PASTRY_FOUNDER_NAME: 'pastry-0',
+      PASTRY_STORE: env.PASTRY_STORE ?? options.storage,
+    },
+  });
+  closeSync(log);
+  child.unref();
+  const pod: Pod = { ...layout, id: guidForName(layout.name), pid: child.pid ?? -1 };
+  state.pods = state.pods.filter((p) => p.name !== pod.name).concat(pod).sort((a, b) => a.ordinal - b.ordinal);
+  writeState(options.runDir, state);
+  return pod;
+}
+
+/**
+ * Brings the ring to N pods: starts pastry-0..N-1 where not running (a ring already up
+ * scales up), then waits until every pod is ready and every leaf set is correct.
+ */
+export async function clusterUp(nodes: number, options: ClusterOptions, timeoutMs: number, env = process.env): Promise<ClusterState> {
+  if (!Number.isInteger(nodes) || nodes < 1 || nodes > 254) throw new Error('--nodes must be an integer from 1 to 254');
+  if (!/^127\.\d{1,3}\.\d{1,3}$/.test(options.subnet)) throw new Error(`--subnet must be three octets in 127.0.0.0/8, like 127.0.10; got ${options.subnet}`);
+  if (!existsSync(NODE_MAIN)) throw new Error(`${NODE_MAIN} is missing: run \`make build\` first`);
+  const existing = readState(options.runDir);
+  const state: ClusterState = existing ?? {
+    pods: [],
+    mode: (await canBindLoopbackRange(options.subnet)) ? 'loopback-addresses' : 'ports',
+    leafSetSize: Number(env.PASTRY_LEAF_SET_SIZE ?? 16),
+    storage: options.storage,
+  };
+  for (let i = 0; i < nodes; i++) {
+    const pod = state.pods.find((p) => p.ordinal === i);
+    if (!pod || !isRunning(pod.pid)) startPod(state, i, options, env);
+  }
+  await waitForRing(state, timeoutMs);
+  return state;
+}
+
+/** Waits until every running pod is ready and the leaf sets match the true ring. */
+export async function waitForRing(state: ClusterState, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let problem = 'not checked yet';
+  while (Date.now() < deadline) {
+    const running = state.pods.filter((p) => isRunning(p.pid));
+    const dead = state.pods.filter((p) => !isRunning(p.pid) && p.pid > 0);
+    problem = await ringProblem(running, state.leafSetSize);
+    if (problem === '') return;
+    if (dead.length > 0 && running.length === 0) break;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  throw new Error(`the ring did not converge within ${timeoutMs} ms: ${problem} (logs in the run directory)`);
+}
+
+async function ringProblem(pods: Pod[], leafSetSize: number): Promise<string> {
+  if (pods.length === 0) return 'no pod is running';
+  const statuses = await Promise.all(
+    pods.map(async (p) => {
+      const c = new PastryClient(p.address, 2000);
+      try {
+        return await c.status(2000);
+      } catch {
+        return undefined;
+      } finally {
+        c.close();
+      }
+    }),
+  );
+  const notReady = pods.filter((_, i) => !statuses[i]?.ready).map((p) => p.name);
+  if (notReady.length > 0) return `not ready: ${notReady.join(', ')}`;
+  const members = await walkRing(pods[0]!.address);
+  const ids = pods.map((p) => p.id);
+  const unexpected = members.filter((m) => !ids.includes(m.id));
+  if (unexpected.length > 0) return `still listed: ${unexpected.map((m) => m.name).join(', ')}`;
+  const errors = leafSetErrors(
+    pods.map((p, i) => ({ id: p.id, name: p.name, leafSet: [...new Set([...statuses[i]!.leafSetLeft, ...statuses[i]!.leafSetRight].map((n) => n.id.toString('hex')))] })),
+    ids,
+    leafSetSize,
+  );
+  return errors.length > 0 ? `leaf sets not converged: ${errors.slice(0, 3).join('; ')}` : '';
+}
+
+/** Sends a signal to one pod's process; the pod stays in the state file for a restart. */
+export function signalPod(runDir: string, name: string, signal: NodeJS.Signals): Pod {
+  const state = readState(runDir);
+  const pod = state?.pods.find((p) => p.name === name);
+  if (!state || !pod) throw new Error(`no pod named ${name} in ${runDir}`);
+  if (isRunning(pod.pid)) process.kill(pod.pid, signal);
+  return pod;
+}
+
+export async function waitForExit(pids: number[], timeoutMs: number): Promise<number[]> {
+  const deadline = Date.now() + timeoutMs;
+  let alive = pids.filter(isRunning);
+  while (alive.length > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    alive = alive.filter(isRunning);
+  }
+  return alive;
+}
+
+/** Stops every pod: SIGTERM, then SIGKILL for what is left after the grace period. */
+export async function clusterDown(runDir: string, graceMs = 10_000): Promise<number> {
+  const state = readState(runDir);
+  if (!state) return 0;
+  const pids = state.pods.map((p) => p.pid).filter((pid) => pid > 0 && isRunning(pid));
+  for (const pid of pids) process.kill(pid, 'SIGTERM');
+  const left = await waitForExit(pids, graceMs);
+  for (const pid of left) process.kill(pid, 'SIGKILL');
+  await waitForExit(left, 5000);
+  rmSync(statePath(runDir), { force: true });
+  return pids.length;
+}

@@ -1,0 +1,89 @@
+import { readFileSync } from 'node:fs';
+import { idFromBytes } from '../../node/src/core/id';
+import { PastryClient, nodeView } from './client';
+import { table, shortId } from './format';
+import { walkRing } from './ring';
+
+export interface Io {
+  out(text: string): void;
+  raw(bytes: Buffer): void;
+}
+
+export async function putCommand(client: PastryClient, args: { name?: string; value?: string; file?: string }, json: boolean, io: Io): Promise<void> {
+  let value: Buffer;
+  let name: string;
+  if (args.file !== undefined) {
+    value = readFileSync(args.file);
+    name = args.name ?? '';
+  } else {
+    if (args.name === undefined || args.value === undefined) throw new UsageError('usage: pastry put <name> <value> | pastry put --file F [name]');
+    name = args.name;
+    value = Buffer.from(args.value);
+  }
+  if (args.name !== undefined && args.name.length === 0) throw new UsageError('the name must not be empty (use --file without a name for a content-addressed object)');
+  const res = await client.put(name, value);
+  const guid = idFromBytes(res.guid);
+  if (json) io.out(JSON.stringify({ guid, root: nodeView(res.root), hops: res.hops.map(nodeView) }));
+  else io.out(guid);
+}
+
+export async function getCommand(client: PastryClient, key: string, json: boolean, io: Io): Promise<void> {
+  const res = await client.get(key);
+  if (json) io.out(JSON.stringify({ guid: idFromBytes(res.guid), valueBase64: res.value.toString('base64'), size: res.value.length, root: nodeView(res.root), hops: res.hops.map(nodeView) }));
+  else io.raw(res.value);
+}
+
+export async function removeCommand(client: PastryClient, key: string, json: boolean, io: Io): Promise<void> {
+  const res = await client.remove(key);
+  const guid = idFromBytes(res.guid);
+  if (json) io.out(JSON.stringify({ guid, removed: res.removed, root: nodeView(res.root) }));
+  else io.out(res.removed ? `removed ${guid}` : `${guid} was not stored`);
+}
+
+export async function routeCommand(client: PastryClient, key: string, json: boolean, io: Io): Promise<void> {
+  const res = await client.route(key);
+  const out = { key: idFromBytes(res.key), root: nodeView(res.root), hops: res.hops.map(nodeView) };
+  if (json) {
+    io.out(JSON.stringify(out));
+    return;
+  }
+  io.out(`key ${out.key} → root ${out.root.name || out.root.id} (${out.hops.length} hop${out.hops.length === 1 ? '' : 's'})`);
+  io.out(table(['hop', 'name', 'id', 'address'], [['0', '(entry)', '', client.target], ...out.hops.map((h, i) => [String(i + 1), h.name, h.id, h.address])]));
+}
+
+export async function statusCommand(client: PastryClient, json: boolean, io: Io): Promise<void> {
+  const s = await client.status();
+  const view = {
+    self: nodeView(s.self),
+    ready: s.ready,
+    leafSet: { left: s.leafSetLeft.map(nodeView), right: s.leafSetRight.map(nodeView) },
+    routingTable: {
+      rowsFilled: s.routingTable?.rowsFilled ?? 0,
+      entries: s.routingTable?.entries ?? 0,
+      slots: (s.routingTable?.slots ?? []).map((e) => ({ row: e.row, column: e.column, node: nodeView(e.node), rttMs: e.rttMs })),
+    },
+    neighborhoodSet: s.neighborhoodSet.map(nodeView),
+    estimatedRingSize: s.estimatedRingSize,
+    objectsStored: s.objectsStored,
+  };
+  if (json) {
+    io.out(JSON.stringify(view));
+    return;
+  }
+  io.out(`${view.self.name || '(unnamed)'}  id ${view.self.id}  ${view.self.address}  ${view.ready ? 'ready' : 'NOT READY'}`);
+  io.out(`estimated ring size ${view.estimatedRingSize}, ${view.objectsStored} objects stored`);
+  io.out(`routing table: ${view.routingTable.entries} entries in ${view.routingTable.rowsFilled} rows; neighbourhood set: ${view.neighborhoodSet.length}`);
+  const leaf = [...view.leafSet.left.map((n, i) => [`-${i + 1}`, n.name, n.id, n.address]).reverse(), ['0', view.self.name + ' (self)', view.self.id, view.self.address], ...view.leafSet.right.map((n, i) => [`+${i + 1}`, n.name, n.id, n.address])];
+  io.out(table(['leaf', 'name', 'id', 'address'], leaf));
+}
+
+export async function ringCommand(target: string, json: boolean, io: Io): Promise<void> {
+  const members = await walkRing(target);
+  if (json) {
+    io.out(JSON.stringify({ members: members.map(({ name, id, address, leafSet }) => ({ name, id, address, leafSet })) }));
+    return;
+  }
+  io.out(table(['name', 'id', 'address', 'ready', 'leaf set'], members.map((m) => [m.name, m.id, m.address, m.ready, m.leafSet.map(shortId).join(' ')])));
+}
+
+export class UsageError extends Error {}

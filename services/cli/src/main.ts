@@ -1,0 +1,115 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { DEFAULT_CLUSTER, readState } from './cluster';
+import { ClientError, PastryClient } from './client';
+import { clusterCommand } from './cluster-command';
+import { UsageError, getCommand, putCommand, removeCommand, ringCommand, routeCommand, statusCommand, type Io } from './commands';
+import { demoCommand } from './demo';
+
+const HELP = `pastry — client and local-ring tool for Pastry on Kubernetes
+
+Usage:
+  pastry put <name> <value>         store a named object; prints its GUID
+  pastry put --file F [name]        store a file (content-addressed without a name)
+  pastry get <name-or-guid>         write the value's bytes to stdout
+  pastry rm <name-or-guid>          remove an object
+  pastry route <name-or-guid>       the hop path to the key's root
+  pastry status                     the target node's state
+  pastry ring                       every member the target can reach, with leaf sets
+  pastry cluster up|status|down     a local ring of node processes (pods pastry-0..N-1)
+  pastry cluster stop|kill|start <pod>
+  pastry demo                       cluster up, a few puts and gets, up until Ctrl-C
+
+Options:
+  --target host:port   node to talk to (default: $PASTRY_TARGET, else the first local pod)
+  --json               machine-readable output
+  --nodes N            pods for cluster up / demo (default 8)
+  --storage memory     store of local pods (default memory)
+  --run-dir DIR        local ring state and logs (default .pastry)
+  --subnet 127.0.10    loopback addresses of local pods: <subnet>.1, <subnet>.2, ...
+  --timeout S          seconds to wait (default 10 for requests, 90 for cluster up)
+A 32-hex-digit key is a GUID; anything else is a name.`;
+
+export async function run(argv: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      target: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      file: { type: 'string' },
+      nodes: { type: 'string', default: '8' },
+      storage: { type: 'string', default: 'memory' },
+      'run-dir': { type: 'string', default: process.env.PASTRY_RUN_DIR ?? '.pastry' },
+      subnet: { type: 'string', default: '127.0.10' },
+      timeout: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const [command, ...rest] = positionals;
+  if (values.help || !command) {
+    io.out(HELP);
+    return command || values.help ? 0 : 2;
+  }
+  const runDir = values['run-dir'];
+  const nodes = positiveInt(values.nodes, '--nodes');
+  const timeoutS = values.timeout === undefined ? undefined : positiveInt(values.timeout, '--timeout');
+  const json = values.json;
+  if (command === 'cluster') {
+    return clusterCommand(rest[0], rest.slice(1), { nodes, json, runDir, timeoutMs: (timeoutS ?? 90) * 1000, storage: values.storage, subnet: values.subnet }, io);
+  }
+  if (command === 'demo') return demoCommand(nodes, { ...DEFAULT_CLUSTER, runDir, subnet: values.subnet }, (timeoutS ?? 90) * 1000, io);
+  const target = values.target ?? process.env.PASTRY_TARGET ?? readState(runDir)?.pods[0]?.address ?? '127.0.10.1:7000';
+  if (command === 'ring') {
+    await ringCommand(target, json, io);
+    return 0;
+  }
+  const client = new PastryClient(target, (timeoutS ?? 10) * 1000);
+  try {
+    switch (command) {
+      case 'put':
+        await putCommand(client, { name: rest[0], value: rest[1], file: values.file }, json, io);
+        return 0;
+      case 'get':
+        await getCommand(client, need(rest[0], 'usage: pastry get <name-or-guid>'), json, io);
+        return 0;
+      case 'rm':
+        await removeCommand(client, need(rest[0], 'usage: pastry rm <name-or-guid>'), json, io);
+        return 0;
+      case 'route':
+        await routeCommand(client, need(rest[0], 'usage: pastry route <name-or-guid>'), json, io);
+        return 0;
+      case 'status':
+        await statusCommand(client, json, io);
+        return 0;
+      default:
+        throw new UsageError(`unknown command ${JSON.stringify(command)}; see pastry --help`);
+    }
+  } finally {
+    client.close();
+  }
+}
+
+function need(value: string | undefined, usage: string): string {
+  if (value === undefined || value === '') throw new UsageError(usage);
+  return value;
+}
+
+function positiveInt(value: string, flag: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1) throw new UsageError(`${flag} needs a positive integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+if (require.main === module) {
+  const io: Io = { out: (t) => process.stdout.write(t + '\n'), raw: (b) => process.stdout.write(b) };
+  run(process.argv.slice(2), io).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      const usage = error instanceof UsageError || (error as { code?: string }).code?.startsWith?.('ERR_PARSE_ARGS');
+      process.stderr.write(`pastry: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exit(usage ? 2 : error instanceof ClientError ? 1 : 1);
+    },
+  );
+}

@@ -1,0 +1,149 @@
+import { isLogLevel, type LogLevel } from './logger';
+
+/**
+ * Node configuration. Each setting is an environment variable with a CLI-flag twin:
+ * PASTRY_LEAF_SET_SIZE=8 is the same as --leaf-set-size 8 (flags win). The README's
+ * configuration table and the Helm chart's values map onto exactly these names.
+ */
+export interface NodeConfig {
+  nodeName: string;
+  host: string;
+  port: number;
+  advertiseAddress: string;
+  seeds: string[];
+  founder: boolean;
+  metricsPort: number;
+  leafSetSize: number;
+  neighborhoodSize: number;
+  maxValueBytes: number;
+  store: 'memory' | 'redis';
+  redisUrl: string;
+  replicas: number;
+  maintenanceIntervalMs: number;
+  rpcTimeoutMs: number;
+  shutdownGraceMs: number;
+  logLevel: LogLevel;
+}
+
+interface Setting {
+  env: string;
+  default: string;
+  help: string;
+}
+
+export const SETTINGS = {
+  nodeName: { env: 'PASTRY_NODE_NAME', default: '', help: 'stable node name; id = SHA-256(name)[0:16]; random id when empty' },
+  host: { env: 'PASTRY_HOST', default: '0.0.0.0', help: 'address the gRPC server binds' },
+  port: { env: 'PASTRY_PORT', default: '7000', help: 'gRPC port: client API, peer protocol, health, reflection' },
+  advertiseAddress: { env: 'PASTRY_ADVERTISE_ADDRESS', default: '', help: 'host:port peers use to reach this node (default host:port, or 127.0.0.1:port when host is 0.0.0.0)' },
+  seeds: { env: 'PASTRY_SEEDS', default: '', help: 'comma-separated host:port of seed nodes' },
+  founder: { env: 'PASTRY_FOUNDER', default: 'false', help: 'this node may create a new ring when no seed is in one' },
+  founderName: { env: 'PASTRY_FOUNDER_NAME', default: '', help: 'the node with this name is the founder (StatefulSet ordinal 0)' },
+  metricsPort: { env: 'PASTRY_METRICS_PORT', default: '9464', help: 'Prometheus /metrics port (0 turns it off)' },
+  leafSetSize: { env: 'PASTRY_LEAF_SET_SIZE', default: '16', help: '|L|, an even number' },
+  neighborhoodSize: { env: 'PASTRY_NEIGHBORHOOD_SIZE', default: '16', help: '|M|' },
+  maxValueBytes: { env: 'PASTRY_MAX_VALUE_BYTES', default: '1048576', help: 'largest value accepted' },
+  store: { env: 'PASTRY_STORE', default: 'memory', help: 'memory (embedded) or redis' },
+  redisUrl: { env: 'PASTRY_REDIS_URL', default: 'redis://127.0.0.1:6379', help: 'the Redis sidecar' },
+  replicas: { env: 'PASTRY_REPLICAS', default: '3', help: 'k, copies of each object' },
+  maintenanceIntervalMs: { env: 'PASTRY_MAINTENANCE_INTERVAL_MS', default: '1000', help: 'period of leaf-set exchange and probing' },
+  rpcTimeoutMs: { env: 'PASTRY_RPC_TIMEOUT_MS', default: '2000', help: 'deadline of each peer call' },
+  shutdownGraceMs: { env: 'PASTRY_SHUTDOWN_GRACE_MS', default: '20000', help: 'budget for graceful leave on SIGTERM' },
+  logLevel: { env: 'PASTRY_LOG_LEVEL', default: 'info', help: 'debug, info, warn or error' },
+} satisfies Record<string, Setting>;
+
+export type SettingName = keyof typeof SETTINGS;
+
+export class ConfigError extends Error {}
+
+export function flagName(name: SettingName): string {
+  return '--' + SETTINGS[name].env.replace(/^PASTRY_/, '').toLowerCase().replace(/_/g, '-');
+}
+
+/** Reads the settings from flags (first) and the environment. */
+export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): NodeConfig {
+  const flags = parseFlags(argv);
+  const raw = (name: SettingName): string => {
+    const s = SETTINGS[name];
+    return flags.get(flagName(name)) ?? env[s.env] ?? s.default;
+  };
+  const nodeName = raw('nodeName');
+  const host = raw('host');
+  const port = integer('port', raw('port'), 0, 65535);
+  const founderName = raw('founderName');
+  const store = raw('store');
+  if (store !== 'memory' && store !== 'redis') throw new ConfigError(`PASTRY_STORE must be memory or redis, got ${JSON.stringify(store)}`);
+  const logLevel = raw('logLevel');
+  if (!isLogLevel(logLevel)) throw new ConfigError(`PASTRY_LOG_LEVEL must be debug, info, warn or error, got ${JSON.stringify(logLevel)}`);
+  const leafSetSize = integer('leafSetSize', raw('leafSetSize'), 2, 256);
+  if (leafSetSize % 2 !== 0) throw new ConfigError(`PASTRY_LEAF_SET_SIZE must be even, got ${leafSetSize}`);
+  const advertiseHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  const advertiseAddress = raw('advertiseAddress') || `${advertiseHost}:${port}`;
+  checkAddress('advertiseAddress', advertiseAddress);
+  const seeds = raw('seeds')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  seeds.forEach((s) => checkAddress('seeds', s));
+  return {
+    nodeName,
+    host,
+    port,
+    advertiseAddress,
+    seeds,
+    founder: bool('founder', raw('founder')) || (founderName !== '' && founderName === nodeName),
+    metricsPort: integer('metricsPort', raw('metricsPort'), 0, 65535),
+    leafSetSize,
+    neighborhoodSize: integer('neighborhoodSize', raw('neighborhoodSize'), 0, 256),
+    maxValueBytes: integer('maxValueBytes', raw('maxValueBytes'), 1, 64 * 1024 * 1024),
+    store,
+    redisUrl: raw('redisUrl'),
+    replicas: integer('replicas', raw('replicas'), 1, 16),
+    maintenanceIntervalMs: integer('maintenanceIntervalMs', raw('maintenanceIntervalMs'), 50, 3_600_000),
+    rpcTimeoutMs: integer('rpcTimeoutMs', raw('rpcTimeoutMs'), 50, 600_000),
+    shutdownGraceMs: integer('shutdownGraceMs', raw('shutdownGraceMs'), 0, 3_600_000),
+    logLevel,
+  };
+}
+
+function parseFlags(argv: string[]): Map<string, string> {
+  const known = new Set(Object.keys(SETTINGS).map((n) => flagName(n as SettingName)));
+  const flags = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const [name, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    if (!known.has(name)) throw new ConfigError(`unknown option ${name}; see --help`);
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new ConfigError(`option ${name} needs a value`);
+    flags.set(name, value);
+  }
+  return flags;
+}
+
+function integer(name: SettingName, value: string, min: number, max: number): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${SETTINGS[name].env} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
+function bool(name: SettingName, value: string): boolean {
+  if (/^(true|1|yes)$/i.test(value)) return true;
+  if (/^(false|0|no|)$/i.test(value)) return false;
+  throw new ConfigError(`${SETTINGS[name].env} must be true or false, got ${JSON.stringify(value)}`);
+}
+
+function checkAddress(name: SettingName, value: string): void {
+  if (!/^[^\s:]+:\d{1,5}$/.test(value) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(value)) {
+    throw new ConfigError(`${SETTINGS[name].env} needs host:port, got ${JSON.stringify(value)}`);
+  }
+}
+
+export function helpText(): string {
+  const rows = (Object.keys(SETTINGS) as SettingName[]).map((n) => {
+    const s = SETTINGS[n];
+    return `  ${flagName(n).padEnd(28)} ${s.env.padEnd(32)} ${s.help}${s.default ? ` (default ${s.default})` : ''}`;
+  });
+  return ['Usage: pastry-node [options]', '', 'Every option is also an environment variable:', ...rows].join('\n');
+}

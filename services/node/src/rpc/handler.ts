@@ -1,0 +1,34 @@
+import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
+import type { Logger } from '../logger';
+import { toServiceError } from './status';
+
+/** Deadline of an incoming call in ms since the epoch, capped for calls that set none. */
+export function callDeadline(call: ServerUnaryCall<unknown, unknown>, now: number, capMs: number): number {
+  const d = call.getDeadline();
+  const ms = d instanceof Date ? d.getTime() : typeof d === 'number' ? d : Infinity;
+  return Math.min(Number.isFinite(ms) ? ms : Infinity, now + capMs);
+}
+
+/**
+ * Wraps an async handler: typed errors become gRPC statuses in one place, anything else
+ * INTERNAL with a generic message. A handler never throws into grpc-js.
+ */
+export function unary<Req, Res>(
+  log: Logger,
+  method: string,
+  fn: (call: ServerUnaryCall<Req, Res>) => Promise<Res> | Res,
+): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
+  return (call, callback) => {
+    Promise.resolve()
+      .then(() => fn(call))
+      .then(
+        (res) => callback(null, res),
+        (error: unknown) => {
+          const e = toServiceError(error);
+          if (e.code === 13) log.error('request_failed', { method, error: String(error), stack: (error as Error)?.stack });
+          else log.debug('request_rejected', { method, code: e.code, error: e.details });
+          callback(e);
+        },
+      );
+  };
+}

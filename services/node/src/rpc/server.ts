@@ -1,0 +1,69 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
+import { LIMITS } from '../constants';
+import { DhtService, type DhtServer } from '../gen/pastry/v1/dht';
+import { PeerService, type PeerServer } from '../gen/pastry/v1/peer';
+
+/** Health service names: '' and the API report readiness; 'liveness' only that the process runs. */
+export const HEALTH_READY_SERVICES = ['', 'pastry.v1.Dht'];
+export const HEALTH_LIVENESS_SERVICE = 'liveness';
+
+export class RpcServer {
+  readonly server: Server;
+  readonly health = new HealthImplementation({ '': 'NOT_SERVING', 'pastry.v1.Dht': 'NOT_SERVING', liveness: 'SERVING' });
+
+  constructor(dht: DhtServer, peer: PeerServer) {
+    this.server = new Server({
+      'grpc.max_receive_message_length': LIMITS.maxGrpcMessageBytes,
+      'grpc.max_send_message_length': LIMITS.maxGrpcMessageBytes,
+    });
+    this.server.addService(DhtService, dht);
+    this.server.addService(PeerService, peer);
+    this.health.addToServer(this.server);
+    new ReflectionService(loadSync(protoFiles(), { includeDirs: [protoRoot(), path.resolve(healthProtoPath, '../../..')] })).addToServer(this.server);
+  }
+
+  setReady(ready: boolean): void {
+    for (const s of HEALTH_READY_SERVICES) this.health.setStatus(s, ready ? 'SERVING' : 'NOT_SERVING');
+  }
+
+  /** Binds host:port; returns the bound port (useful with port 0). */
+  bind(host: string, port: number): Promise<number> {
+    const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    return new Promise((resolve, reject) => {
+      this.server.bindAsync(address, ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+    });
+  }
+
+  stop(graceMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const force = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
+  }
+}
+
+/** The proto directory ships next to the code (repository root or image). */
+export function protoRoot(): string {
+  let dir = __dirname;
+  for (let i = 0; i < 8; i++) {
+    const candidate = path.join(dir, 'proto');
+    if (existsSync(path.join(candidate, 'pastry/v1/dht.proto'))) return candidate;
+    dir = path.dirname(dir);
+  }
+  throw new Error('proto/pastry/v1/dht.proto not found above ' + __dirname);
+}
+
+function protoFiles(): string[] {
+  return ['pastry/v1/dht.proto', 'pastry/v1/peer.proto', 'health/v1/health.proto'];
+}

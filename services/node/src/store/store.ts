@@ -1,0 +1,41 @@
+import type { Id } from '../core/id';
+
+/** One object with its metadata, as every store keeps it. */
+export interface StoredObject {
+  guid: Id;
+  value: Buffer;
+  /** Grows with every write of a named object; last writer wins by (version, writer). */
+  version: number;
+  /** Id of the node that coordinated the write. */
+  writer: Id;
+  /** Hex SHA-256 of the value. */
+  hash: string;
+  size: number;
+  /** Milliseconds since the epoch. */
+  createdAt: number;
+  /** A removed object: kept so that no copy brings it back. */
+  tombstone: boolean;
+  /** The GUID is SHA-256(value)[0:16]. */
+  contentAddressed: boolean;
+}
+
+/**
+ * Storage of one node. Objects are ordered by GUID so that any ring range can be read
+ * cheaply (handoff and anti-entropy read ranges).
+ */
+export interface Store {
+  readonly kind: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  get(guid: Id): Promise<StoredObject | undefined>;
+  put(object: StoredObject): Promise<void>;
+  delete(guid: Id): Promise<boolean>;
+  /**
+   * Objects with from <= guid <= to in ring order, at most `limit`. When from > to the range
+   * wraps past the top of the ring.
+   */
+  range(from: Id, to: Id, limit: number): Promise<StoredObject[]>;
+  count(): Promise<number>;
+  /** False while the backing service is unreachable. */
+  healthy(): boolean;
+}
