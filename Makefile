@@ -15,6 +15,9 @@ node_modules/.installed: package.json package-lock.json
 build: deps
 	$(NODE_BIN)/buf generate
 	$(NODE_BIN)/tsc -p tsconfig.json
+	chmod +x dist/services/cli/src/main.js dist/services/node/src/main.js
+	# `npx pastry` inside the repository runs this build.
+	ln -sf ../../dist/services/cli/src/main.js $(NODE_BIN)/pastry
 
 # A local ring of 8 nodes on the in-memory store, a short demo, then up until Ctrl-C.
 run: build

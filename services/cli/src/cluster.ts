@@ -37,7 +37,8 @@ export interface ClusterOptions {
 
 export const DEFAULT_CLUSTER: ClusterOptions = { runDir: '.pastry', port: 7000, metricsPort: 9464, storage: 'memory', subnet: '127.0.10' };
 
-const NODE_MAIN = path.resolve(__dirname, '../../node/src/main.js');
+/** The compiled node next to the compiled CLI; from sources (tests), the build in dist/. */
+const NODE_MAIN = [path.resolve(__dirname, '../../node/src/main.js'), path.resolve(__dirname, '../../../dist/services/node/src/main.js')].find(existsSync) ?? path.resolve(__dirname, '../../node/src/main.js');
 
 export function statePath(runDir: string): string {
   return path.join(runDir, 'cluster.json');

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
+import { HealthImplementation } from 'grpc-health-check';
 import { LIMITS } from '../constants';
 import { DhtService, type DhtServer } from '../gen/pastry/v1/dht';
 import { PeerService, type PeerServer } from '../gen/pastry/v1/peer';
@@ -24,7 +24,8 @@ export class RpcServer {
     this.server.addService(DhtService, dht);
     this.server.addService(PeerService, peer);
     this.health.addToServer(this.server);
-    new ReflectionService(loadSync(protoFiles(), { includeDirs: [protoRoot(), path.resolve(healthProtoPath, '../../..')] })).addToServer(this.server);
+    const root = protoRoot();
+    new ReflectionService(loadSync(protoFiles(), { includeDirs: [root, path.join(root, 'third_party')] })).addToServer(this.server);
   }
 
   setReady(ready: boolean): void {
@@ -65,5 +66,5 @@ export function protoRoot(): string {
 }
 
 function protoFiles(): string[] {
-  return ['pastry/v1/dht.proto', 'pastry/v1/peer.proto', 'health/v1/health.proto'];
+  return ['pastry/v1/dht.proto', 'pastry/v1/peer.proto', 'grpc/health/v1/health.proto'];
 }

@@ -1,0 +1,92 @@
+import { createHash } from 'node:crypto';
+import { fromBigInt, RING_SIZE } from '../../services/node/src/core/id';
+import type { Store, StoredObject } from '../../services/node/src/store/store';
+
+export function object(guid: string, value = 'v', overrides: Partial<StoredObject> = {}): StoredObject {
+  const bytes = Buffer.from(value);
+  return {
+    guid,
+    value: bytes,
+    version: 1,
+    writer: 'a'.repeat(32),
+    hash: createHash('sha256').update(bytes).digest('hex'),
+    size: bytes.length,
+    createdAt: 1_700_000_000_000,
+    tombstone: false,
+    contentAddressed: false,
+    ...overrides,
+  };
+}
+
+/** The same behaviour, asserted against every Store implementation. */
+export function storeCompliance(name: string, create: () => Promise<Store>, destroy: (s: Store) => Promise<void> = (s) => s.stop()): void {
+  describe(`Store compliance: ${name}`, () => {
+    let store: Store;
+
+    beforeEach(async () => {
+      store = await create();
+      await store.start();
+    });
+
+    afterEach(async () => {
+      await destroy(store);
+    });
+
+    it('returns undefined for an absent object', async () => {
+      expect(await store.get('0'.repeat(32))).toBeUndefined();
+      expect(await store.count()).toBe(0);
+    });
+
+    it('stores and returns an object with all its metadata, binary-safe', async () => {
+      const bytes = Buffer.from([0, 255, 10, 13, 0, 128]);
+      const o = object('1'.repeat(32), '', { value: bytes, size: 6, version: 7, tombstone: false, contentAddressed: true, hash: 'ab'.repeat(32) });
+      await store.put(o);
+      const got = await store.get(o.guid);
+      expect(got).toEqual(o);
+      expect(got!.value.equals(bytes)).toBe(true);
+      expect(await store.count()).toBe(1);
+    });
+
+    it('overwrites an object in place', async () => {
+      await store.put(object('2'.repeat(32), 'first'));
+      await store.put(object('2'.repeat(32), 'second', { version: 2, tombstone: true }));
+      const got = await store.get('2'.repeat(32));
+      expect(got!.value.toString()).toBe('second');
+      expect(got!.version).toBe(2);
+      expect(got!.tombstone).toBe(true);
+      expect(await store.count()).toBe(1);
+    });
+
+    it('a returned object is a copy: mutating it changes nothing stored', async () => {
+      await store.put(object('3'.repeat(32), 'abc'));
+      const got = await store.get('3'.repeat(32));
+      got!.value[0] = 0x7a;
+      expect((await store.get('3'.repeat(32)))!.value.toString()).toBe('abc');
+    });
+
+    it('deletes, and reports whether anything was there', async () => {
+      await store.put(object('4'.repeat(32)));
+      expect(await store.delete('4'.repeat(32))).toBe(true);
+      expect(await store.delete('4'.repeat(32))).toBe(false);
+      expect(await store.get('4'.repeat(32))).toBeUndefined();
+      expect(await store.count()).toBe(0);
+    });
+
+    it('reads ring ranges in GUID order, inclusive, with a limit, and across the wrap-around', async () => {
+      const guids = Array.from({ length: 40 }, (_, i) => fromBigInt((RING_SIZE / 40n) * BigInt(i) + 12345n));
+      for (const g of [...guids].reverse()) await store.put(object(g));
+      const mid = await store.range(guids[10]!, guids[19]!, 100);
+      expect(mid.map((o) => o.guid)).toEqual(guids.slice(10, 20));
+      const limited = await store.range(guids[10]!, guids[19]!, 3);
+      expect(limited.map((o) => o.guid)).toEqual(guids.slice(10, 13));
+      const wrapped = await store.range(guids[37]!, guids[2]!, 100);
+      expect(wrapped.map((o) => o.guid)).toEqual([...guids.slice(37), ...guids.slice(0, 3)]);
+      const empty = await store.range(fromBigInt(1n), fromBigInt(2n), 100);
+      expect(empty).toEqual([]);
+    });
+
+    it('is healthy once started', () => {
+      expect(store.healthy()).toBe(true);
+    });
+  });
+}

@@ -1,0 +1,104 @@
+import { credentials, Metadata, status, type Client, type ServiceError } from '@grpc/grpc-js';
+import { PastryClient } from '../../services/cli/src/client';
+import { DhtClient } from '../../services/node/src/gen/pastry/v1/dht';
+import { PeerClient, Operation } from '../../services/node/src/gen/pastry/v1/peer';
+import { startRing, type TestRing } from '../helpers/local-ring';
+
+jest.setTimeout(120_000);
+
+function callRaw<Req, Res>(fn: (req: Req, md: Metadata, opts: object, cb: (e: ServiceError | null, r: Res) => void) => unknown, req: Req): Promise<ServiceError | Res> {
+  return new Promise((resolve) => fn(req, new Metadata(), { deadline: new Date(Date.now() + 5000) }, (e, r) => resolve(e ?? r)));
+}
+
+function expectCode(result: unknown, code: status, pattern: RegExp): void {
+  expect((result as ServiceError).code).toBe(code);
+  expect((result as ServiceError).details).toMatch(pattern);
+}
+
+describe('bad input gets a clear error and the node stays up', () => {
+  let ring: TestRing;
+  let target: string;
+  let dht: DhtClient;
+  let peer: PeerClient;
+
+  beforeAll(async () => {
+    ring = await startRing(3, '127.0.12', { PASTRY_MAX_VALUE_BYTES: '1024' });
+    target = ring.state().pods[0]!.address;
+    dht = new DhtClient(target, credentials.createInsecure());
+    peer = new PeerClient(target, credentials.createInsecure());
+  });
+
+  afterAll(async () => {
+    dht?.close();
+    peer?.close();
+    await ring?.down();
+  });
+
+  afterEach(async () => {
+    // Whatever was sent, the node still serves.
+    const c = new PastryClient(target);
+    try {
+      expect((await c.status()).ready).toBe(true);
+      await c.put('still-up', Buffer.from('yes'));
+      expect((await c.get('still-up')).value.toString()).toBe('yes');
+    } finally {
+      c.close();
+    }
+  });
+
+  it('a GUID of the wrong length', async () => {
+    const r = await callRaw(dht.get.bind(dht), { key: { guid: Buffer.alloc(15), name: '' } });
+    expectCode(r, status.INVALID_ARGUMENT, /16 bytes.*got 15/);
+    const r2 = await callRaw(dht.remove.bind(dht), { key: { guid: Buffer.alloc(17), name: '' } });
+    expectCode(r2, status.INVALID_ARGUMENT, /16 bytes.*got 17/);
+  });
+
+  it('an empty name, or both a name and a GUID', async () => {
+    expectCode(await callRaw(dht.get.bind(dht), { key: { guid: Buffer.alloc(0), name: '' } }), status.INVALID_ARGUMENT, /exactly one of guid/);
+    expectCode(await callRaw(dht.get.bind(dht), { key: undefined }), status.INVALID_ARGUMENT, /exactly one of guid/);
+    expectCode(await callRaw(dht.route.bind(dht), { key: { guid: Buffer.alloc(16), name: 'x' } }), status.INVALID_ARGUMENT, /exactly one of guid/);
+  });
+
+  it('an oversized value', async () => {
+    const r = await callRaw(dht.put.bind(dht), { name: 'big', value: Buffer.alloc(1025) });
+    expectCode(r, status.RESOURCE_EXHAUSTED, /1025 bytes, over the limit of 1024/);
+    const c = new PastryClient(target);
+    try {
+      await expect(c.get('big')).rejects.toMatchObject({ code: status.NOT_FOUND });
+    } finally {
+      c.close();
+    }
+  });
+
+  it('a missing object is NOT_FOUND', async () => {
+    expectCode(await callRaw(dht.get.bind(dht), { key: { guid: Buffer.alloc(0), name: 'never-written' } }), status.NOT_FOUND, /no object/);
+  });
+
+  it('malformed Peer requests', async () => {
+    const fwd = { key: Buffer.alloc(3), operation: Operation.OPERATION_GET, value: Buffer.alloc(0), hops: [], contentAddressed: false };
+    expectCode(await callRaw(peer.forward.bind(peer), fwd), status.INVALID_ARGUMENT, /key must be 16 bytes/);
+    const badHop = { ...fwd, key: Buffer.alloc(16), hops: [{ id: Buffer.alloc(4), address: 'x:1', name: '' }] };
+    expectCode(await callRaw(peer.forward.bind(peer), badHop), status.INVALID_ARGUMENT, /hops\[0\]\.id must be 16 bytes/);
+    expectCode(await callRaw(peer.join.bind(peer), { joiner: undefined, path: [] }), status.INVALID_ARGUMENT, /joiner is missing/);
+    const badSender = { sender: { id: Buffer.alloc(16), address: 'no port', name: '' }, leafSet: [] };
+    expectCode(await callRaw(peer.exchangeLeafSet.bind(peer), badSender), status.INVALID_ARGUMENT, /address must be host:port/);
+    expectCode(await callRaw(peer.getRoutingRow.bind(peer), { sender: { id: Buffer.alloc(16), address: 'a:1', name: '' }, index: 99 }), status.INVALID_ARGUMENT, /row index/);
+  });
+
+  it('bytes that are not a protobuf message at all', async () => {
+    const raw = peer as unknown as Client;
+    const r = await new Promise<ServiceError | null>((resolve) => {
+      raw.makeUnaryRequest(
+        '/pastry.v1.Peer/Forward',
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]),
+        new Metadata(),
+        { deadline: new Date(Date.now() + 5000) },
+        (e) => resolve(e),
+      );
+    });
+    expect(r?.code).toBeDefined();
+    expect(r?.code).not.toBe(status.OK);
+  });
+});
