@@ -85,6 +85,13 @@ export function storeCompliance(name: string, create: () => Promise<Store>, dest
       expect(empty).toEqual([]);
     });
 
+    it('reads metadata without values when asked', async () => {
+      await store.put(object('7'.repeat(32), 'payload', { version: 9 }));
+      const [meta] = await store.range('7'.repeat(32), '7'.repeat(32), 10, { values: false });
+      expect(meta).toMatchObject({ guid: '7'.repeat(32), version: 9, size: 7, tombstone: false });
+      expect(meta!.value).toHaveLength(0);
+    });
+
     it('is healthy once started', () => {
       expect(store.healthy()).toBe(true);
     });

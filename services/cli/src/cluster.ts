@@ -16,6 +16,8 @@ export interface Pod {
   address: string;
   id: string;
   pid: number;
+  /** The Redis sidecar, with --storage redis. */
+  redis?: { address: string; pid: number };
 }
 
 export interface ClusterState {
@@ -87,12 +89,36 @@ function seedsFor(mode: ClusterState['mode'], options: ClusterOptions): string {
   return [0, 1, 2].map((i) => podLayout(mode, i, options).address).join(',');
 }
 
+const REDIS_PORT = 6379;
+
+/** Whether redis-server is on PATH; the message says how to get it. */
+export function checkRedisInstalled(): void {
+  const found = (process.env.PATH ?? '').split(path.delimiter).some((d) => existsSync(path.join(d, 'redis-server')));
+  if (!found) throw new Error('redis-server is not installed: run `sudo apt-get install redis-server` (Debian/Ubuntu), or use --storage memory');
+}
+
+/** The pod's Redis sidecar: bound to the pod's own address, no persistence, as in the chart. */
+function startSidecar(state: ClusterState, layout: Pick<Pod, 'name' | 'host' | 'ordinal'>, logDir: string): { address: string; pid: number } {
+  const port = state.mode === 'loopback-addresses' ? REDIS_PORT : REDIS_PORT + layout.ordinal;
+  const log = openSync(path.join(logDir, `${layout.name}-redis.log`), 'a');
+  const child = spawn('redis-server', ['--bind', layout.host, '--port', String(port), '--save', '', '--appendonly', 'no', '--protected-mode', 'no'], {
+    detached: true,
+    stdio: ['ignore', log, log],
+  });
+  closeSync(log);
+  child.unref();
+  return { address: `${layout.host}:${port}`, pid: child.pid ?? -1 };
+}
+
 /** Starts one pod's node process in the background; its output goes to logs/<name>.log. */
 export function startPod(state: ClusterState, ordinal: number, options: ClusterOptions, env: NodeJS.ProcessEnv = process.env): Pod {
   if (ordinal > 253) throw new Error('at most 254 local pods');
   const layout = podLayout(state.mode, ordinal, options);
   const logDir = path.join(options.runDir, 'logs');
   mkdirSync(logDir, { recursive: true });
+  const previous = state.pods.find((p) => p.ordinal === ordinal);
+  let redis = previous?.redis;
+  if (state.storage === 'redis' && (!redis || !isRunning(redis.pid))) redis = startSidecar(state, layout, logDir);
   const log = openSync(path.join(logDir, `${layout.name}.log`), 'a');
   const child = spawn(process.execPath, [NODE_MAIN], {
     detached: true,
@@ -106,12 +132,13 @@ export function startPod(state: ClusterState, ordinal: number, options: ClusterO
       PASTRY_METRICS_PORT: String(layout.metricsPort),
       PASTRY_SEEDS: seedsFor(state.mode, options),
       PASTRY_FOUNDER_NAME: 'pastry-0',
-      PASTRY_STORE: env.PASTRY_STORE ?? options.storage,
+      PASTRY_STORE: state.storage,
+      ...(redis ? { PASTRY_REDIS_URL: `redis://${redis.address}` } : {}),
     },
   });
   closeSync(log);
   child.unref();
-  const pod: Pod = { ...layout, id: guidForName(layout.name), pid: child.pid ?? -1 };
+  const pod: Pod = { ...layout, id: guidForName(layout.name), pid: child.pid ?? -1, ...(redis ? { redis } : {}) };
   state.pods = state.pods.filter((p) => p.name !== pod.name).concat(pod).sort((a, b) => a.ordinal - b.ordinal);
   writeState(options.runDir, state);
   return pod;
@@ -125,7 +152,10 @@ export async function clusterUp(nodes: number, options: ClusterOptions, timeoutM
   if (!Number.isInteger(nodes) || nodes < 1 || nodes > 254) throw new Error('--nodes must be an integer from 1 to 254');
   if (!/^127\.\d{1,3}\.\d{1,3}$/.test(options.subnet)) throw new Error(`--subnet must be three octets in 127.0.0.0/8, like 127.0.10; got ${options.subnet}`);
   if (!existsSync(NODE_MAIN)) throw new Error(`${NODE_MAIN} is missing: run \`make build\` first`);
+  if (options.storage !== 'memory' && options.storage !== 'redis') throw new Error(`--storage must be memory or redis, got ${options.storage}`);
   const existing = readState(options.runDir);
+  if (existing && existing.storage !== options.storage) throw new Error(`the ring in ${options.runDir} runs --storage ${existing.storage}; run \`pastry cluster down\` first`);
+  if (options.storage === 'redis') checkRedisInstalled();
   const state: ClusterState = existing ?? {
     pods: [],
     mode: (await canBindLoopbackRange(options.subnet)) ? 'loopback-addresses' : 'ports',
@@ -184,11 +214,31 @@ async function ringProblem(pods: Pod[], leafSetSize: number): Promise<string> {
 }
 
 /** Sends a signal to one pod's process; the pod stays in the state file for a restart. */
-export function signalPod(runDir: string, name: string, signal: NodeJS.Signals): Pod {
+export function signalPod(runDir: string, name: string, signal: NodeJS.Signals, sidecar = false): Pod {
   const state = readState(runDir);
   const pod = state?.pods.find((p) => p.name === name);
   if (!state || !pod) throw new Error(`no pod named ${name} in ${runDir}`);
   if (isRunning(pod.pid)) process.kill(pod.pid, signal);
+  if (sidecar && pod.redis && isRunning(pod.redis.pid)) process.kill(pod.redis.pid, signal);
+  return pod;
+}
+
+/** Stops or kills only a pod's Redis sidecar (a failing sidecar). */
+export function signalSidecar(runDir: string, name: string, signal: NodeJS.Signals): Pod {
+  const pod = readState(runDir)?.pods.find((p) => p.name === name);
+  if (!pod?.redis) throw new Error(`pod ${name} has no Redis sidecar in ${runDir}`);
+  if (isRunning(pod.redis.pid)) process.kill(pod.redis.pid, signal);
+  return pod;
+}
+
+/** Restarts a pod's Redis sidecar, empty, as a restarted container without persistence is. */
+export function restartSidecar(runDir: string, name: string): Pod {
+  const state = readState(runDir);
+  const pod = state?.pods.find((p) => p.name === name);
+  if (!state || !pod?.redis) throw new Error(`pod ${name} has no Redis sidecar in ${runDir}`);
+  if (isRunning(pod.redis.pid)) throw new Error(`the sidecar of ${name} is running`);
+  pod.redis = startSidecar(state, pod, path.join(runDir, 'logs'));
+  writeState(runDir, state);
   return pod;
 }
 
@@ -211,6 +261,10 @@ export async function clusterDown(runDir: string, graceMs = 10_000): Promise<num
   const left = await waitForExit(pids, graceMs);
   for (const pid of left) process.kill(pid, 'SIGKILL');
   await waitForExit(left, 5000);
+  // Sidecars go last: a node hands its objects off from its store while it leaves.
+  const sidecars = state.pods.map((p) => p.redis?.pid ?? -1).filter((pid) => pid > 0 && isRunning(pid));
+  for (const pid of sidecars) process.kill(pid, 'SIGKILL');
+  await waitForExit(sidecars, 5000);
   rmSync(statePath(runDir), { force: true });
   return pids.length;
 }

@@ -19,6 +19,9 @@ export interface NodeConfig {
   store: 'memory' | 'redis';
   redisUrl: string;
   replicas: number;
+  writeQuorum: number;
+  antiEntropyIntervalMs: number;
+  tombstoneGraceMs: number;
   maintenanceIntervalMs: number;
   rpcTimeoutMs: number;
   shutdownGraceMs: number;
@@ -46,6 +49,9 @@ export const SETTINGS = {
   store: { env: 'PASTRY_STORE', default: 'memory', help: 'memory (embedded) or redis' },
   redisUrl: { env: 'PASTRY_REDIS_URL', default: 'redis://127.0.0.1:6379', help: 'the Redis sidecar' },
   replicas: { env: 'PASTRY_REPLICAS', default: '3', help: 'k, copies of each object' },
+  writeQuorum: { env: 'PASTRY_WRITE_QUORUM', default: '0', help: 'replicas that must confirm a write; 0 means a majority of k' },
+  antiEntropyIntervalMs: { env: 'PASTRY_ANTIENTROPY_INTERVAL_MS', default: '5000', help: 'period of replica repair, handoff and tombstone collection' },
+  tombstoneGraceMs: { env: 'PASTRY_TOMBSTONE_GRACE_MS', default: '600000', help: 'how long a removed object\'s tombstone is kept' },
   maintenanceIntervalMs: { env: 'PASTRY_MAINTENANCE_INTERVAL_MS', default: '1000', help: 'period of leaf-set exchange and probing' },
   rpcTimeoutMs: { env: 'PASTRY_RPC_TIMEOUT_MS', default: '2000', help: 'deadline of each peer call' },
   shutdownGraceMs: { env: 'PASTRY_SHUTDOWN_GRACE_MS', default: '20000', help: 'budget for graceful leave on SIGTERM' },
@@ -77,6 +83,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): NodeCon
   if (!isLogLevel(logLevel)) throw new ConfigError(`PASTRY_LOG_LEVEL must be debug, info, warn or error, got ${JSON.stringify(logLevel)}`);
   const leafSetSize = integer('leafSetSize', raw('leafSetSize'), 2, 256);
   if (leafSetSize % 2 !== 0) throw new ConfigError(`PASTRY_LEAF_SET_SIZE must be even, got ${leafSetSize}`);
+  const replicas = integer('replicas', raw('replicas'), 1, 16);
+  if (replicas - 1 > leafSetSize / 2) throw new ConfigError(`PASTRY_REPLICAS must be at most PASTRY_LEAF_SET_SIZE/2 + 1 (${leafSetSize / 2 + 1}), got ${replicas}`);
+  const writeQuorum = integer('writeQuorum', raw('writeQuorum'), 0, replicas);
   const advertiseHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   const advertiseAddress = raw('advertiseAddress') || `${advertiseHost}:${port}`;
   checkAddress('advertiseAddress', advertiseAddress);
@@ -98,7 +107,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): NodeCon
     maxValueBytes: integer('maxValueBytes', raw('maxValueBytes'), 1, 64 * 1024 * 1024),
     store,
     redisUrl: raw('redisUrl'),
-    replicas: integer('replicas', raw('replicas'), 1, 16),
+    replicas,
+    writeQuorum: writeQuorum === 0 ? Math.floor(replicas / 2) + 1 : writeQuorum,
+    antiEntropyIntervalMs: integer('antiEntropyIntervalMs', raw('antiEntropyIntervalMs'), 50, 3_600_000),
+    tombstoneGraceMs: integer('tombstoneGraceMs', raw('tombstoneGraceMs'), 0, 365 * 86_400_000),
     maintenanceIntervalMs: integer('maintenanceIntervalMs', raw('maintenanceIntervalMs'), 50, 3_600_000),
     rpcTimeoutMs: integer('rpcTimeoutMs', raw('rpcTimeoutMs'), 50, 600_000),
     shutdownGraceMs: integer('shutdownGraceMs', raw('shutdownGraceMs'), 0, 3_600_000),

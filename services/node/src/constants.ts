@@ -20,3 +20,21 @@ export const LIMITS = {
   /** Hop entries and leaf-set entries accepted from a peer. */
   maxNodesInMessage: 1024,
 } as const;
+
+/** Replication and anti-entropy bounds. */
+export const REPLICATION = {
+  /** Objects in one StoreReplicas or FetchReplicas message. */
+  maxObjectsPerMessage: 256,
+  /** Bytes of values in one StoreReplicas message (well under the gRPC cap). */
+  maxBytesPerMessage: 4 * 1024 * 1024,
+  /** Digest buckets; objects are bucketed by a hash of their GUID. */
+  digestBuckets: 64,
+  /** Metadata entries in one SyncDigest answer. */
+  maxDigestEntries: 4096,
+  /** Objects one node scans per anti-entropy round. */
+  maxScanObjects: 200_000,
+  /** Objects pushed or pulled per peer per anti-entropy round. */
+  maxRepairsPerPeerPerRound: 1024,
+  /** Peers synchronised at once in a round. */
+  syncFanout: 8,
+} as const;

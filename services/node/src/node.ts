@@ -2,8 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { idFromBytes } from './core/id';
 import type { NodeHandle } from './core/node-handle';
 import type { NodeConfig } from './config';
+import { AntiEntropy } from './dht/anti-entropy';
 import { Dht } from './dht/dht';
 import { guidForName } from './dht/guid';
+import { ReplicaStore } from './dht/replica-store';
+import { Replication } from './dht/replication';
 import { createLogger, type Logger } from './logger';
 import { Overlay } from './overlay/overlay';
 import { dhtService } from './rpc/dht-service';
@@ -11,6 +14,7 @@ import { PeerPool } from './rpc/peer-client';
 import { peerService } from './rpc/peer-service';
 import { RpcServer } from './rpc/server';
 import { MemoryStore } from './store/memory-store';
+import { RedisStore } from './store/redis-store';
 import type { Store } from './store/store';
 
 /** Node id: SHA-256 of the stable name (a restarted pod keeps its id), else random. */
@@ -18,29 +22,63 @@ export function nodeIdFor(name: string): string {
   return name ? guidForName(name) : idFromBytes(randomBytes(16));
 }
 
+/** How often readiness follows the store's health. */
+const HEALTH_CHECK_INTERVAL_MS = 500;
+
 /** Wires one node together: store, overlay, DHT, gRPC server. The only composition root. */
 export class PastryNode {
   readonly self: NodeHandle;
   readonly log: Logger;
   readonly store: Store;
+  readonly local: ReplicaStore;
   readonly overlay: Overlay;
+  readonly replication: Replication;
+  readonly antiEntropy: AntiEntropy;
   readonly dht: Dht;
   readonly rpc: RpcServer;
   private readonly peers = new PeerPool();
+  private healthTimer: NodeJS.Timeout | undefined;
   private started = false;
   boundPort = 0;
 
-  constructor(readonly config: NodeConfig, store?: Store) {
+  constructor(
+    readonly config: NodeConfig,
+    store?: Store,
+  ) {
     const clock = { now: () => Date.now() };
     this.self = { id: nodeIdFor(config.nodeName), address: config.advertiseAddress, name: config.nodeName };
     this.log = createLogger({ node: this.self.id, name: config.nodeName }, config.logLevel);
-    this.store = store ?? new MemoryStore();
+    this.store = store ?? (config.store === 'redis' ? new RedisStore(config.redisUrl) : new MemoryStore());
+    this.local = new ReplicaStore(this.store);
     this.overlay = new Overlay(this.self, this.peers, config, clock, this.log);
-    this.dht = new Dht(this.overlay, this.store, config, clock);
+    this.replication = new Replication(this.overlay, this.peers, this.local, config, clock, this.log);
+    this.antiEntropy = new AntiEntropy(
+      this.overlay,
+      this.peers,
+      this.local,
+      this.replication,
+      { replicas: config.replicas, intervalMs: config.antiEntropyIntervalMs, tombstoneGraceMs: config.tombstoneGraceMs, rpcTimeoutMs: config.rpcTimeoutMs },
+      clock,
+      this.log,
+    );
+    this.dht = new Dht(this.overlay, this.local, this.replication, config, clock);
     this.rpc = new RpcServer(
       dhtService({ dht: this.dht, overlay: this.overlay, store: this.store, log: this.log, now: clock.now }),
-      peerService({ overlay: this.overlay, log: this.log, now: clock.now, rpcTimeoutMs: config.rpcTimeoutMs }),
+      peerService({
+        overlay: this.overlay,
+        local: this.local,
+        antiEntropy: this.antiEntropy,
+        log: this.log,
+        now: clock.now,
+        rpcTimeoutMs: config.rpcTimeoutMs,
+        maxValueBytes: config.maxValueBytes,
+      }),
     );
+  }
+
+  /** Ready: joined the ring and the store reachable. */
+  get ready(): boolean {
+    return this.overlay.ready && this.store.healthy();
   }
 
   /** Serves, then joins the ring; readiness turns on once joined. Idempotent. */
@@ -50,16 +88,39 @@ export class PastryNode {
     await this.store.start();
     this.boundPort = await this.rpc.bind(this.config.host, this.config.port);
     this.log.info('listening', { address: this.self.address, port: this.boundPort, store: this.store.kind });
+    let wasHealthy = this.store.healthy();
+    this.healthTimer = setInterval(() => {
+      const healthy = this.store.healthy();
+      if (healthy !== wasHealthy) this.log.warn(healthy ? 'store_recovered' : 'store_unavailable', { store: this.store.kind });
+      wasHealthy = healthy;
+      this.rpc.setReady(this.ready);
+    }, HEALTH_CHECK_INTERVAL_MS);
+    this.healthTimer.unref();
     await this.overlay.start();
-    this.rpc.setReady(this.overlay.ready);
+    this.rpc.setReady(this.ready);
+    this.antiEntropy.start();
   }
 
+  /**
+   * Graceful leave: not ready at once, no new writes, objects handed to the replica sets
+   * that remain, the leaf set told, then the server stops — all within the grace period.
+   */
   async stop(): Promise<void> {
     if (!this.started) return;
     this.started = false;
+    if (this.healthTimer) clearInterval(this.healthTimer);
     this.rpc.setReady(false);
+    this.dht.stopAcceptingWrites();
+    await this.antiEntropy.stop();
+    if (this.overlay.ready && this.store.healthy()) {
+      const budget = Math.max(0, this.config.shutdownGraceMs - 2000);
+      const started = Date.now();
+      const { handedOff, failed } = await this.antiEntropy.handOffAll(started + budget).catch(() => ({ handedOff: 0, failed: -1 }));
+      this.log.info('handoff', { handedOff, failed, ms: Date.now() - started });
+      await this.overlay.announceLeave();
+    }
     this.overlay.stop();
-    await this.rpc.stop(Math.min(this.config.shutdownGraceMs, 5000));
+    await this.rpc.stop(Math.min(this.config.shutdownGraceMs, 2000));
     this.peers.close();
     await this.store.stop();
     this.log.info('stopped');

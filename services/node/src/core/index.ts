@@ -5,3 +5,4 @@ export * from './routing-table';
 export * from './neighborhood-set';
 export * from './routing-state';
 export * from './join';
+export * from './replicas';

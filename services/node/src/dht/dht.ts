@@ -1,16 +1,20 @@
 import { Metadata } from '@grpc/grpc-js';
 import { idToBytes, type Id } from '../core/id';
+import { isReplica } from '../core/replicas';
 import { LIMITS } from '../constants';
-import { DataLossError, InvalidArgumentError, NotFoundError, ResourceExhaustedError, UnavailableError } from '../errors';
+import { InvalidArgumentError, NotFoundError, ResourceExhaustedError, UnavailableError } from '../errors';
 import { Operation, type ForwardRequest, type ForwardResponse } from '../gen/pastry/v1/peer';
 import type { Key } from '../gen/pastry/v1/dht';
 import { keyFromBytes } from '../rpc/codec';
-import { throwIfError, type Overlay } from '../overlay/overlay';
-import type { Store, StoredObject } from '../store/store';
+import { throwIfError, type Delivery, type Overlay } from '../overlay/overlay';
+import type { StoredObject } from '../store/store';
 import { guidForContent, guidForName, sha256 } from './guid';
+import type { ReplicaStore } from './replica-store';
+import type { Replication } from './replication';
 
 export interface DhtConfig {
   maxValueBytes: number;
+  replicas: number;
 }
 
 export interface Routed {
@@ -18,18 +22,31 @@ export interface Routed {
   response: ForwardResponse;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 /**
- * The DHT on the overlay: client operations are routed to the key's root, which serves
- * them from its store.
+ * The DHT on the overlay: client operations are routed towards the key's root, which
+ * coordinates the k replicas; a read is answered by the first node on the route holding one.
  */
 export class Dht {
+  private leaving = false;
+
   constructor(
     private readonly overlay: Overlay,
-    private readonly store: Store,
+    private readonly local: ReplicaStore,
+    private readonly replication: Replication,
     private readonly config: DhtConfig,
     private readonly clock: { now(): number },
   ) {
-    overlay.setDeliver((req) => this.serve(req));
+    overlay.setDeliver(
+      (req, deadline) => this.serve(req, deadline),
+      (req) => this.serveOnRoute(req),
+    );
+  }
+
+  /** A node shutting down accepts no new writes; clients retry through another node. */
+  stopAcceptingWrites(): void {
+    this.leaving = true;
   }
 
   async put(name: string, value: Buffer, deadline: number, metadata?: Metadata): Promise<Routed> {
@@ -42,78 +59,118 @@ export class Dht {
 
   async get(key: Key | undefined, deadline: number, metadata?: Metadata): Promise<Routed> {
     const guid = resolveKey(key);
-    const routed = await this.routeOp(guid, Operation.OPERATION_GET, Buffer.alloc(0), false, deadline, metadata);
+    const routed = await this.routeOp(guid, Operation.OPERATION_GET, EMPTY, false, deadline, metadata);
     if (!routed.response.found) throw new NotFoundError(`no object with GUID ${guid}`);
     return routed;
   }
 
   async remove(key: Key | undefined, deadline: number, metadata?: Metadata): Promise<Routed> {
-    return this.routeOp(resolveKey(key), Operation.OPERATION_REMOVE, Buffer.alloc(0), false, deadline, metadata);
+    return this.routeOp(resolveKey(key), Operation.OPERATION_REMOVE, EMPTY, false, deadline, metadata);
   }
 
   async route(key: Key | undefined, deadline: number, metadata?: Metadata): Promise<Routed> {
-    return this.routeOp(resolveKey(key), Operation.OPERATION_ROUTE, Buffer.alloc(0), false, deadline, metadata);
+    return this.routeOp(resolveKey(key), Operation.OPERATION_ROUTE, EMPTY, false, deadline, metadata);
   }
 
-  private async routeOp(
-    guid: Id,
-    operation: Operation,
-    value: Buffer,
-    contentAddressed: boolean,
-    deadline: number,
-    metadata?: Metadata,
-  ): Promise<Routed> {
+  private async routeOp(guid: Id, operation: Operation, value: Buffer, contentAddressed: boolean, deadline: number, metadata?: Metadata): Promise<Routed> {
+    if (this.leaving && (operation === Operation.OPERATION_PUT || operation === Operation.OPERATION_REMOVE)) {
+      throw new UnavailableError('this node is leaving the ring; send writes to another node');
+    }
     const request: ForwardRequest = { key: idToBytes(guid), operation, value, hops: [], contentAddressed };
     const response = throwIfError(await this.overlay.route(request, deadline, metadata));
     return { guid, response };
   }
 
-  /** At the root: the operation itself, on this node's store. */
-  async serve(req: ForwardRequest): Promise<{ found: boolean; value: Buffer }> {
+  /** On the route, before the root: a node holding an intact replica answers a read. */
+  private async serveOnRoute(req: ForwardRequest): Promise<Delivery | undefined> {
+    if (req.operation !== Operation.OPERATION_GET || !this.local.healthy()) return undefined;
     const guid = keyFromBytes(req.key);
-    if (!this.store.healthy()) throw new UnavailableError('this node\'s store is unavailable');
+    if (!isReplica(this.overlay.state, guid, this.config.replicas)) return undefined;
+    const { object } = await this.local.read(guid);
+    if (!object || object.tombstone) return undefined;
+    return { found: true, value: object.value, acknowledged: 0, version: object.version };
+  }
+
+  /** At the root: the operation, coordinated across the replicas. */
+  async serve(req: ForwardRequest, deadline: number): Promise<Delivery> {
+    const guid = keyFromBytes(req.key);
     switch (req.operation) {
       case Operation.OPERATION_ROUTE:
-        return { found: false, value: Buffer.alloc(0) };
+        return { found: false, value: EMPTY, acknowledged: 0, version: 0 };
       case Operation.OPERATION_PUT:
-        return this.storeValue(guid, req);
+        return this.coordinatePut(guid, req, deadline);
       case Operation.OPERATION_GET:
-        return this.readValue(guid);
+        return this.coordinateGet(guid, deadline);
       case Operation.OPERATION_REMOVE:
-        return { found: await this.store.delete(guid), value: Buffer.alloc(0) };
+        return this.coordinateRemove(guid, deadline);
       default:
         throw new InvalidArgumentError(`unknown operation ${req.operation}`);
     }
   }
 
-  private async storeValue(guid: Id, req: ForwardRequest): Promise<{ found: boolean; value: Buffer }> {
-    this.checkValue(req.value);
-    const hash = sha256(req.value);
-    if (req.contentAddressed && hash.subarray(0, 16).toString('hex') !== guid) {
-      throw new InvalidArgumentError('content-addressed GUID does not match SHA-256 of the value');
+  /** The local copy, or undefined when absent, corrupt, or the store is down. */
+  private async localCopy(guid: Id): Promise<StoredObject | undefined> {
+    try {
+      return (await this.local.read(guid)).object;
+    } catch {
+      return undefined;
     }
-    const previous = await this.store.get(guid);
-    const object: StoredObject = {
-      guid,
-      value: Buffer.from(req.value),
-      version: (previous?.version ?? 0) + 1,
-      writer: this.overlay.self.id,
-      hash: hash.toString('hex'),
-      size: req.value.length,
-      createdAt: this.clock.now(),
-      tombstone: false,
-      contentAddressed: req.contentAddressed,
-    };
-    await this.store.put(object);
-    return { found: previous !== undefined && !previous.tombstone, value: Buffer.alloc(0) };
   }
 
-  private async readValue(guid: Id): Promise<{ found: boolean; value: Buffer }> {
-    const object = await this.store.get(guid);
-    if (!object || object.tombstone) return { found: false, value: Buffer.alloc(0) };
-    if (sha256(object.value).toString('hex') !== object.hash) throw new DataLossError(`stored bytes of ${guid} are corrupt`);
-    if (object.contentAddressed && object.hash.slice(0, 32) !== guid) throw new DataLossError(`stored bytes of ${guid} do not match their GUID`);
-    return { found: true, value: object.value };
+  /** Versions only grow: at least the clock, and above any version the root has seen. */
+  private nextVersion(previous: StoredObject | undefined): number {
+    return Math.max(this.clock.now(), (previous?.version ?? 0) + 1);
+  }
+
+  private async coordinatePut(guid: Id, req: ForwardRequest, deadline: number): Promise<Delivery> {
+    this.checkValue(req.value);
+    const hash = sha256(req.value).toString('hex');
+    if (req.contentAddressed && hash.slice(0, 32) !== guid) {
+      throw new InvalidArgumentError('content-addressed GUID does not match SHA-256 of the value');
+    }
+    const previous = await this.localCopy(guid);
+    // Content-addressed objects are immutable: the same bytes keep their version.
+    const unchanged = req.contentAddressed && previous && !previous.tombstone && previous.hash === hash;
+    const object: StoredObject = unchanged
+      ? previous
+      : {
+          guid,
+          value: Buffer.from(req.value),
+          version: this.nextVersion(previous),
+          writer: this.overlay.self.id,
+          hash,
+          size: req.value.length,
+          createdAt: this.clock.now(),
+          tombstone: false,
+          contentAddressed: req.contentAddressed,
+        };
+    const { acknowledged, replacedLive } = await this.replication.write(object, deadline);
+    return { found: replacedLive, value: EMPTY, acknowledged, version: object.version };
+  }
+
+  private async coordinateGet(guid: Id, deadline: number): Promise<Delivery> {
+    const local = await this.localCopy(guid);
+    if (local && !local.tombstone) return { found: true, value: local.value, acknowledged: 0, version: local.version };
+    const newest = await this.replication.readFromReplicas(guid, local, deadline);
+    if (!newest || newest.tombstone) return { found: false, value: EMPTY, acknowledged: 0, version: newest?.version ?? 0 };
+    return { found: true, value: newest.value, acknowledged: 0, version: newest.version };
+  }
+
+  private async coordinateRemove(guid: Id, deadline: number): Promise<Delivery> {
+    const previous = await this.localCopy(guid);
+    const tombstone: StoredObject = {
+      guid,
+      value: EMPTY,
+      version: this.nextVersion(previous),
+      writer: this.overlay.self.id,
+      hash: sha256(EMPTY).toString('hex'),
+      size: 0,
+      createdAt: this.clock.now(),
+      tombstone: true,
+      contentAddressed: false,
+    };
+    const { acknowledged, replacedLive } = await this.replication.write(tombstone, deadline);
+    return { found: replacedLive || (previous !== undefined && !previous.tombstone), value: EMPTY, acknowledged, version: tombstone.version };
   }
 
   private checkValue(value: Buffer): void {

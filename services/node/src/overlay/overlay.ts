@@ -26,8 +26,20 @@ export interface Clock {
   now(): number;
 }
 
+/** The outcome of an operation at the node that serves it. */
+export interface Delivery {
+  found: boolean;
+  value: Buffer;
+  /** Replicas that confirmed a write. */
+  acknowledged: number;
+  version: number;
+}
+
 /** What the DHT does with a message once it reaches the key's root. */
-export type Deliver = (request: ForwardRequest) => Promise<{ found: boolean; value: Buffer }>;
+export type Deliver = (request: ForwardRequest, deadline: number) => Promise<Delivery>;
+
+/** Lets the DHT answer on the way, before the root: a read at a node holding a replica. */
+export type Intercept = (request: ForwardRequest) => Promise<Delivery | undefined>;
 
 /** Observers of routing, for metrics and traces. */
 export interface OverlayHooks {
@@ -50,7 +62,8 @@ export class Overlay {
   private stopped = false;
   private maintenanceTimer: NodeJS.Timeout | undefined;
   private joinTimer: NodeJS.Timeout | undefined;
-  private deliver: Deliver = async () => ({ found: false, value: Buffer.alloc(0) });
+  private deliver: Deliver = async () => ({ found: false, value: Buffer.alloc(0), acknowledged: 0, version: 0 });
+  private intercept: Intercept = async () => undefined;
   readonly stats = { forwarded: 0, delivered: 0, retries: 0, maintenanceMessages: 0 };
 
   constructor(
@@ -68,8 +81,9 @@ export class Overlay {
     return this.joined && !this.stopped;
   }
 
-  setDeliver(deliver: Deliver): void {
+  setDeliver(deliver: Deliver, intercept?: Intercept): void {
     this.deliver = deliver;
+    if (intercept) this.intercept = intercept;
   }
 
   /** Joins through a seed (retrying with backoff) or, as the founder, creates the ring. */
@@ -106,7 +120,7 @@ export class Overlay {
     const seeds = this.otherSeeds();
     for (const seed of seeds) {
       try {
-        const ping = await this.peers.ping(seed, { sender: toNodeInfo(this.self) }, { deadline: this.deadline() });
+        const ping = await this.peers.call(seed, 'ping', { sender: toNodeInfo(this.self) }, { deadline: this.deadline() });
         if (!ping.ready) continue;
         await this.joinVia(seed);
         return true;
@@ -125,7 +139,7 @@ export class Overlay {
   }
 
   private async joinVia(seed: string): Promise<void> {
-    const res = await this.peers.join(seed, { joiner: toNodeInfo(this.self), path: [] }, { deadline: this.deadline(4) });
+    const res = await this.peers.call(seed, 'join', { joiner: toNodeInfo(this.self), path: [] }, { deadline: this.deadline(4) });
     const rows = res.rows.map((r) => ({ nodes: fromNodeInfos(r.entries, 'rows') }));
     const leafSet = fromNodeInfos(res.leafSet, 'leafSet');
     const neighborhood = fromNodeInfos(res.neighborhoodSet, 'neighborhoodSet');
@@ -142,7 +156,7 @@ export class Overlay {
       targets.map(async (n) => {
         const t0 = performance.now();
         try {
-          const res = await this.peers.announce(n.address, { sender: toNodeInfo(this.self) }, { deadline: this.deadline() });
+          const res = await this.peers.call(n.address, 'announce', { sender: toNodeInfo(this.self) }, { deadline: this.deadline() });
           this.takeLeafSetMessage(res, performance.now() - t0);
         } catch (error) {
           this.peerFailed(n, error);
@@ -167,7 +181,7 @@ export class Overlay {
         const t0 = performance.now();
         this.countMaintenance('exchange_leaf_set');
         try {
-          const res = await this.peers.exchangeLeafSet(n.address, message, { deadline: this.deadline() });
+          const res = await this.peers.call(n.address, 'exchangeLeafSet', message, { deadline: this.deadline() });
           this.takeLeafSetMessage(res, performance.now() - t0);
         } catch (error) {
           this.peerFailed(n, error);
@@ -231,7 +245,7 @@ export class Overlay {
         return this.joinResponse(c, req.path.length === 0, path);
       }
       try {
-        const res = await this.peers.join(decision.node.address, { joiner: req.joiner, path }, { deadline: deadline - HOP_MARGIN_MS });
+        const res = await this.peers.call(decision.node.address, 'join', { joiner: req.joiner, path }, { deadline: deadline - HOP_MARGIN_MS });
         const mine = joinContribution(this.state, joiner.id, false);
         res.rows.unshift(...mine.rows.map((r) => ({ index: r.index, entries: r.nodes.map(toNodeInfo) })));
         if (req.path.length === 0) res.neighborhoodSet = this.state.neighborhood.nodes().map(toNodeInfo);
@@ -263,16 +277,19 @@ export class Overlay {
     if (!this.ready) throw new UnavailableError('this node is not in a ring yet');
     if (req.hops.length > LIMITS.maxHops) throw new UnavailableError('hop limit exceeded');
     const key = req.key.toString('hex');
+    const early = await this.intercept(req).catch(() => undefined);
+    if (early) return this.response(req, early);
     for (let attempt = 0; attempt <= LIMITS.maxRouteRetries; attempt++) {
       const decision = this.state.nextHop(key);
       this.hooks.onHop?.(decision.kind, key, req.hops.length, decision.prefixLength);
-      if (decision.kind === 'deliver') return this.deliverHere(req);
+      if (decision.kind === 'deliver') return this.deliverHere(req, deadline);
       if (this.clock.now() >= deadline - HOP_MARGIN_MS) throw new DeadlineExceededError('deadline exceeded while routing');
       const next = decision.node;
       const t0 = performance.now();
       try {
-        const res = await this.peers.forward(
+        const res = await this.peers.call(
           next.address,
+          'forward',
           { ...req, hops: [...req.hops, toNodeInfo(next)] },
           { deadline: deadline - HOP_MARGIN_MS, metadata },
         );
@@ -296,26 +313,42 @@ export class Overlay {
     throw new UnavailableError('no live route to the key');
   }
 
-  private async deliverHere(req: ForwardRequest): Promise<ForwardResponse> {
+  private async deliverHere(req: ForwardRequest, deadline: number): Promise<ForwardResponse> {
     this.stats.delivered++;
-    const root = toNodeInfo(this.self);
     try {
-      const { found, value } = await this.deliver(req);
-      return { root, hops: req.hops, found, value, errorCode: 0, errorMessage: '' };
+      return this.response(req, await this.deliver(req, deadline));
     } catch (error) {
       const s = statusOf(error);
-      return { root, hops: req.hops, found: false, value: Buffer.alloc(0), errorCode: s.code, errorMessage: s.message };
+      return { ...this.response(req, { found: false, value: Buffer.alloc(0), acknowledged: 0, version: 0 }), errorCode: s.code, errorMessage: s.message };
     }
+  }
+
+  private response(req: ForwardRequest, d: Delivery): ForwardResponse {
+    return { root: toNodeInfo(this.self), hops: req.hops, ...d, errorCode: 0, errorMessage: '' };
   }
 
   /** A short ping tells a dead hop from a slow path further on. */
   private async isAlive(node: NodeHandle): Promise<boolean> {
     try {
-      await this.peers.ping(node.address, { sender: toNodeInfo(this.self) }, { deadline: this.clock.now() + Math.min(500, this.config.rpcTimeoutMs) });
+      await this.peers.call(node.address, 'ping', { sender: toNodeInfo(this.self) }, { deadline: this.clock.now() + Math.min(500, this.config.rpcTimeoutMs) });
       return true;
     } catch {
       return false;
     }
+  }
+
+  /** A peer left gracefully: drop it at once rather than wait to find it dead. */
+  peerLeft(node: NodeHandle): void {
+    if (this.state.knows(node.id)) this.hooks.onMembership?.('leave', node);
+    this.state.forget(node.id, this.clock.now());
+    this.peers.drop(node.address);
+    this.log.info('peer_left', { peer: node.name || node.id });
+  }
+
+  /** Tells the leaf set this node is leaving. */
+  async announceLeave(): Promise<void> {
+    const deadline = this.deadline();
+    await Promise.allSettled(this.state.leafSet.members().map((n) => this.peers.call(n.address, 'leave', { sender: toNodeInfo(this.self) }, { deadline })));
   }
 
   /** Answers an exchange: learn the sender and its leaf set, reply with ours. */

@@ -16,15 +16,15 @@ export function dhtService(deps: { dht: Dht; overlay: Overlay; store: Store; log
   return {
     put: unary(log, 'Put', async (call) => {
       const { guid, response } = await dht.put(call.request.name, call.request.value, deadline(call), call.metadata);
-      return { guid: idToBytes(guid), root: response.root, hops: response.hops };
+      return { guid: idToBytes(guid), root: response.root, hops: response.hops, replicasAcknowledged: response.acknowledged, version: response.version };
     }),
     get: unary(log, 'Get', async (call) => {
       const { guid, response } = await dht.get(call.request.key, deadline(call), call.metadata);
-      return { guid: idToBytes(guid), value: response.value, root: response.root, hops: response.hops };
+      return { guid: idToBytes(guid), value: response.value, root: response.root, hops: response.hops, version: response.version };
     }),
     remove: unary(log, 'Remove', async (call) => {
       const { guid, response } = await dht.remove(call.request.key, deadline(call), call.metadata);
-      return { guid: idToBytes(guid), removed: response.found, root: response.root, hops: response.hops };
+      return { guid: idToBytes(guid), removed: response.found, root: response.root, hops: response.hops, replicasAcknowledged: response.acknowledged };
     }),
     route: unary(log, 'Route', async (call) => {
       const { guid, response } = await dht.route(call.request.key, deadline(call), call.metadata);
@@ -34,7 +34,7 @@ export function dhtService(deps: { dht: Dht; overlay: Overlay; store: Store; log
       const s = overlay.state;
       return {
         self: toNodeInfo(overlay.self),
-        ready: overlay.ready,
+        ready: overlay.ready && deps.store.healthy(),
         leafSetLeft: s.leafSet.leftSide().map(toNodeInfo),
         leafSetRight: s.leafSet.rightSide().map(toNodeInfo),
         routingTable: {

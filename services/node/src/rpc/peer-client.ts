@@ -12,6 +12,16 @@ import {
   type PingResponse,
   type RoutingRow,
   type RoutingRowRequest,
+  type StoreReplicasRequest,
+  type StoreReplicasResponse,
+  type FetchReplicasRequest,
+  type FetchReplicasResponse,
+  type SyncDigestRequest,
+  type SyncDigestResponse,
+  type ListObjectsRequest,
+  type ListObjectsResponse,
+  type LeaveRequest,
+  type LeaveResponse,
 } from '../gen/pastry/v1/peer';
 
 export interface CallContext {
@@ -61,35 +71,27 @@ export class PeerPool {
     this.clients.clear();
   }
 
-  join(address: string, req: JoinRequest, ctx: CallContext): Promise<JoinResponse> {
+  /** Calls one Peer method on the node at `address`. */
+  call<M extends keyof PeerCalls>(address: string, method: M, request: PeerCalls[M][0], ctx: CallContext): Promise<PeerCalls[M][1]> {
     const c = this.client(address);
-    return call(c.join.bind(c) as Unary<JoinRequest, JoinResponse>, req, ctx);
+    const fn = (c[method] as unknown as Unary<PeerCalls[M][0], PeerCalls[M][1]>).bind(c);
+    return call(fn, request, ctx);
   }
+}
 
-  forward(address: string, req: ForwardRequest, ctx: CallContext): Promise<ForwardResponse> {
-    const c = this.client(address);
-    return call(c.forward.bind(c) as Unary<ForwardRequest, ForwardResponse>, req, ctx);
-  }
-
-  exchangeLeafSet(address: string, req: LeafSetMessage, ctx: CallContext): Promise<LeafSetMessage> {
-    const c = this.client(address);
-    return call(c.exchangeLeafSet.bind(c) as Unary<LeafSetMessage, LeafSetMessage>, req, ctx);
-  }
-
-  getRoutingRow(address: string, req: RoutingRowRequest, ctx: CallContext): Promise<RoutingRow> {
-    const c = this.client(address);
-    return call(c.getRoutingRow.bind(c) as Unary<RoutingRowRequest, RoutingRow>, req, ctx);
-  }
-
-  announce(address: string, req: AnnounceRequest, ctx: CallContext): Promise<LeafSetMessage> {
-    const c = this.client(address);
-    return call(c.announce.bind(c) as Unary<AnnounceRequest, LeafSetMessage>, req, ctx);
-  }
-
-  ping(address: string, req: PingRequest, ctx: CallContext): Promise<PingResponse> {
-    const c = this.client(address);
-    return call(c.ping.bind(c) as Unary<PingRequest, PingResponse>, req, ctx);
-  }
+/** Request and response type of each Peer method. */
+export interface PeerCalls {
+  join: [JoinRequest, JoinResponse];
+  forward: [ForwardRequest, ForwardResponse];
+  exchangeLeafSet: [LeafSetMessage, LeafSetMessage];
+  getRoutingRow: [RoutingRowRequest, RoutingRow];
+  announce: [AnnounceRequest, LeafSetMessage];
+  ping: [PingRequest, PingResponse];
+  storeReplicas: [StoreReplicasRequest, StoreReplicasResponse];
+  fetchReplicas: [FetchReplicasRequest, FetchReplicasResponse];
+  syncDigest: [SyncDigestRequest, SyncDigestResponse];
+  listObjects: [ListObjectsRequest, ListObjectsResponse];
+  leave: [LeaveRequest, LeaveResponse];
 }
 
 function call<Req, Res>(method: Unary<Req, Res>, request: Req, ctx: CallContext): Promise<Res> {

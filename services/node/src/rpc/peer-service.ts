@@ -1,4 +1,7 @@
-import { LIMITS } from '../constants';
+import { LIMITS, REPLICATION } from '../constants';
+import type { AntiEntropy } from '../dht/anti-entropy';
+import { fromRecord, toMeta, toRecord } from '../dht/records';
+import type { ReplicaStore } from '../dht/replica-store';
 import { InvalidArgumentError } from '../errors';
 import type { PeerServer } from '../gen/pastry/v1/peer';
 import type { Logger } from '../logger';
@@ -6,8 +9,21 @@ import type { Overlay } from '../overlay/overlay';
 import { fromNodeInfo, keyFromBytes, toNodeInfo } from './codec';
 import { callDeadline, unary } from './handler';
 
+/** ListObjects answers at most this many entries. */
+const LIST_LIMIT = 10_000;
+
 /** Node-to-node handlers. Everything a peer sends is validated before it touches state. */
-export function peerService(deps: { overlay: Overlay; log: Logger; now(): number; rpcTimeoutMs: number }): PeerServer {
+export interface PeerServiceDeps {
+  overlay: Overlay;
+  local: ReplicaStore;
+  antiEntropy: AntiEntropy;
+  log: Logger;
+  now(): number;
+  rpcTimeoutMs: number;
+  maxValueBytes: number;
+}
+
+export function peerService(deps: PeerServiceDeps): PeerServer {
   const { overlay, log } = deps;
   const cap = deps.rpcTimeoutMs * LIMITS.maxRouteRetries;
   return {
@@ -27,6 +43,43 @@ export function peerService(deps: { overlay: Overlay; log: Logger; now(): number
     ping: unary(log, 'Peer.Ping', (call) => {
       if (call.request.sender) fromNodeInfo(call.request.sender, 'sender');
       return { responder: toNodeInfo(overlay.self), ready: overlay.ready };
+    }),
+    storeReplicas: unary(log, 'Peer.StoreReplicas', async (call) => {
+      if (call.request.objects.length > REPLICATION.maxObjectsPerMessage) throw new InvalidArgumentError(`at most ${REPLICATION.maxObjectsPerMessage} objects per message`);
+      const objects = call.request.objects.map((r) => fromRecord(r, deps.maxValueBytes));
+      let applied = 0;
+      let stale = 0;
+      let replacedLive = 0;
+      for (const o of objects) {
+        const { result, previous } = await deps.local.apply(o);
+        if (result === 'applied') applied++;
+        else stale++;
+        if (result === 'applied' && previous && !previous.tombstone) replacedLive++;
+      }
+      return { applied, stale, replacedLive };
+    }),
+    fetchReplicas: unary(log, 'Peer.FetchReplicas', async (call) => {
+      if (call.request.guids.length > REPLICATION.maxObjectsPerMessage) throw new InvalidArgumentError(`at most ${REPLICATION.maxObjectsPerMessage} GUIDs per message`);
+      const guids = call.request.guids.map((g, i) => keyFromBytes(g, `guids[${i}]`));
+      const found = await Promise.all(guids.map((g) => deps.local.read(g)));
+      return { objects: found.map((f) => f.object).filter((o) => o !== undefined).map(toRecord) };
+    }),
+    syncDigest: unary(log, 'Peer.SyncDigest', (call) => {
+      if (call.request.buckets.length > REPLICATION.digestBuckets) throw new InvalidArgumentError(`at most ${REPLICATION.digestBuckets} buckets`);
+      return deps.antiEntropy.handleSyncDigest(call.request);
+    }),
+    listObjects: unary(log, 'Peer.ListObjects', async (call) => {
+      const { from, to, includeTombstones } = call.request;
+      const limit = Math.min(call.request.limit || LIST_LIMIT, LIST_LIMIT);
+      const lo = from.length === 0 ? '0'.repeat(32) : keyFromBytes(from, 'from');
+      const hi = to.length === 0 ? 'f'.repeat(32) : keyFromBytes(to, 'to');
+      const objects = await deps.local.store.range(lo, hi, limit + 1, { values: false });
+      const visible = objects.filter((o) => includeTombstones || !o.tombstone);
+      return { objects: visible.slice(0, limit).map(toMeta), truncated: objects.length > limit };
+    }),
+    leave: unary(log, 'Peer.Leave', (call) => {
+      overlay.peerLeft(fromNodeInfo(call.request.sender, 'sender'));
+      return {};
     }),
   };
 }

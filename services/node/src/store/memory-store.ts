@@ -1,5 +1,5 @@
 import type { Id } from '../core/id';
-import type { Store, StoredObject } from './store';
+import type { RangeOptions, Store, StoredObject } from './store';
 
 /** The embedded default: a map plus a sorted key index for range reads. */
 export class MemoryStore implements Store {
@@ -30,11 +30,12 @@ export class MemoryStore implements Store {
     return true;
   }
 
-  async range(from: Id, to: Id, limit: number): Promise<StoredObject[]> {
+  async range(from: Id, to: Id, limit: number, options: RangeOptions = {}): Promise<StoredObject[]> {
     const out: StoredObject[] = [];
     const collect = (start: number, end: Id): void => {
       for (let i = start; i < this.keys.length && this.keys[i]! <= end && out.length < limit; i++) {
-        out.push(copy(this.objects.get(this.keys[i]!)!));
+        const o = this.objects.get(this.keys[i]!)!;
+        out.push(options.values === false ? { ...o, value: Buffer.alloc(0) } : copy(o));
       }
     };
     if (from <= to) {

@@ -19,6 +19,11 @@ export interface StoredObject {
   contentAddressed: boolean;
 }
 
+export interface RangeOptions {
+  /** false: metadata only, value left empty (anti-entropy scans). */
+  values?: boolean;
+}
+
 /**
  * Storage of one node. Objects are ordered by GUID so that any ring range can be read
  * cheaply (handoff and anti-entropy read ranges).
@@ -34,7 +39,7 @@ export interface Store {
    * Objects with from <= guid <= to in ring order, at most `limit`. When from > to the range
    * wraps past the top of the ring.
    */
-  range(from: Id, to: Id, limit: number): Promise<StoredObject[]>;
+  range(from: Id, to: Id, limit: number, options?: RangeOptions): Promise<StoredObject[]>;
   count(): Promise<number>;
   /** False while the backing service is unreachable. */
   healthy(): boolean;

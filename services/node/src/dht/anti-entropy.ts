@@ -1,0 +1,254 @@
+import { createHash } from 'node:crypto';
+import type { Id } from '../core/id';
+import type { NodeHandle } from '../core/node-handle';
+import { compareVersions, replicaSet } from '../core/replicas';
+import { REPLICATION } from '../constants';
+import type { DigestBucket, SyncDigestRequest, SyncDigestResponse } from '../gen/pastry/v1/peer';
+import type { Logger } from '../logger';
+import type { Overlay } from '../overlay/overlay';
+import type { PeerPool } from '../rpc/peer-client';
+import { fromNodeInfo, toNodeInfo } from '../rpc/codec';
+import type { StoredObject } from '../store/store';
+import { fromMeta, toMeta, type Meta } from './records';
+import type { ReplicaStore } from './replica-store';
+import type { Replication } from './replication';
+
+export interface AntiEntropyConfig {
+  replicas: number;
+  intervalMs: number;
+  tombstoneGraceMs: number;
+  rpcTimeoutMs: number;
+}
+
+/** Counters for metrics and tests. */
+export interface AntiEntropyStats {
+  rounds: number;
+  repaired: number;
+  handedOff: number;
+  tombstonesCollected: number;
+  /** Objects found missing or stale on some replica in the last round. */
+  underReplicated: number;
+}
+
+const MIN_ID = '0'.repeat(32);
+const MAX_ID = 'f'.repeat(32);
+
+/**
+ * Keeps k replicas through joins, leaves and failures. Each round a node compares, with each
+ * leaf-set peer that shares replicas with it, hashed-bucket digests of the objects both should
+ * hold, and repairs the buckets that differ in both directions; objects the node is no longer
+ * a replica of are handed to their replica set and dropped; old tombstones are collected.
+ */
+export class AntiEntropy {
+  readonly stats: AntiEntropyStats = { rounds: 0, repaired: 0, handedOff: 0, tombstonesCollected: 0, underReplicated: 0 };
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(
+    private readonly overlay: Overlay,
+    private readonly peers: PeerPool,
+    private readonly local: ReplicaStore,
+    private readonly replication: Replication,
+    private readonly config: AntiEntropyConfig,
+    private readonly clock: { now(): number },
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => void this.round(), this.config.intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+
+  /** One round; overlapping calls share the round in progress. */
+  round(): Promise<void> {
+    this.running ??= this.runRound().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async runRound(): Promise<void> {
+    if (!this.overlay.ready || !this.local.healthy()) return;
+    try {
+      const objects = await this.scan();
+      const now = this.clock.now();
+      const live: StoredObject[] = [];
+      for (const o of objects) {
+        if (o.tombstone && o.createdAt + this.config.tombstoneGraceMs <= now) {
+          if (await this.local.dropIfUnchanged(o)) this.stats.tombstonesCollected++;
+        } else live.push(o);
+      }
+      const { perPeer, handoff } = this.classify(live);
+      let under = 0;
+      const peers = [...perPeer.values()];
+      for (let i = 0; i < peers.length; i += REPLICATION.syncFanout) {
+        const results = await Promise.all(peers.slice(i, i + REPLICATION.syncFanout).map(({ peer, objects: shared }) => this.syncWith(peer, shared)));
+        under += results.reduce((a, b) => a + b, 0);
+      }
+      this.stats.underReplicated = under;
+      await this.handOff(handoff);
+      this.stats.rounds++;
+    } catch (error) {
+      this.log.warn('antientropy_round_failed', { error: String(error) });
+    }
+  }
+
+  private scan(): Promise<StoredObject[]> {
+    return this.local.store.range(MIN_ID, MAX_ID, REPLICATION.maxScanObjects, { values: false });
+  }
+
+  /** Which peer should share which object, and which objects this node no longer holds. */
+  private classify(objects: StoredObject[]): {
+    perPeer: Map<Id, { peer: NodeHandle; objects: StoredObject[] }>;
+    handoff: { object: StoredObject; targets: NodeHandle[] }[];
+  } {
+    const perPeer = new Map<Id, { peer: NodeHandle; objects: StoredObject[] }>();
+    const handoff: { object: StoredObject; targets: NodeHandle[] }[] = [];
+    const self = this.overlay.self.id;
+    for (const o of objects) {
+      const set = replicaSet(this.overlay.state, o.guid, this.config.replicas);
+      if (!set.some((n) => n.id === self)) {
+        handoff.push({ object: o, targets: set });
+        continue;
+      }
+      for (const n of set) {
+        if (n.id === self) continue;
+        let entry = perPeer.get(n.id);
+        if (!entry) perPeer.set(n.id, (entry = { peer: n, objects: [] }));
+        entry.objects.push(o);
+      }
+    }
+    return { perPeer, handoff };
+  }
+
+  /** Digest exchange with one peer, then pushes and pulls; returns objects found out of date. */
+  private async syncWith(peer: NodeHandle, shared: StoredObject[]): Promise<number> {
+    const deadline = this.clock.now() + this.config.rpcTimeoutMs * 4;
+    try {
+      const mine = bucketize(shared);
+      const res = await this.peers.call(peer.address, 'syncDigest', { sender: toNodeInfo(this.overlay.self), buckets: digestsOf(mine) }, { deadline });
+      if (res.differingBuckets.length === 0) return 0;
+      const theirs = new Map<Id, Meta>(res.entries.map(fromMeta).map((m) => [m.guid, m]));
+      const toPush: Id[] = [];
+      for (const b of res.differingBuckets) {
+        for (const o of mine.get(b)?.entries ?? []) {
+          const t = theirs.get(o.guid);
+          if (!t || compareVersions(o, t) > 0) toPush.push(o.guid);
+        }
+      }
+      const mineByGuid = new Map(shared.map((o) => [o.guid, o]));
+      const toPull = [...theirs.values()]
+        .filter((t) => {
+          const m = mineByGuid.get(t.guid);
+          return (!m || compareVersions(t, m) > 0) && replicaSet(this.overlay.state, t.guid, this.config.replicas).some((n) => n.id === this.overlay.self.id);
+        })
+        .map((t) => t.guid);
+      const limit = REPLICATION.maxRepairsPerPeerPerRound;
+      const pushObjects = (await Promise.all(toPush.slice(0, limit).map((g) => this.local.read(g)))).map((r) => r.object).filter((o): o is StoredObject => o !== undefined);
+      if (pushObjects.length > 0) await this.replication.push(peer, pushObjects, deadline);
+      let pulled = 0;
+      if (toPull.length > 0) {
+        for (const o of await this.replication.fetch(peer, toPull.slice(0, limit), deadline)) {
+          if ((await this.local.apply(o)).result === 'applied') pulled++;
+        }
+      }
+      this.stats.repaired += pushObjects.length + pulled;
+      if (pushObjects.length + pulled > 0) this.log.debug('antientropy_repaired', { peer: peer.name || peer.id, pushed: pushObjects.length, pulled });
+      return toPush.length + toPull.length;
+    } catch (error) {
+      this.log.debug('antientropy_sync_failed', { peer: peer.name || peer.id, error: String(error) });
+      return 0;
+    }
+  }
+
+  /** Objects this node is no longer a replica of go to their replica set, then are dropped. */
+  private async handOff(items: { object: StoredObject; targets: NodeHandle[] }[]): Promise<void> {
+    const deadline = this.clock.now() + this.config.rpcTimeoutMs * 4;
+    for (const { object, targets } of items.slice(0, REPLICATION.maxRepairsPerPeerPerRound)) {
+      const { object: full } = await this.local.read(object.guid);
+      if (!full) continue;
+      const results = await Promise.allSettled(targets.map((t) => this.replication.push(t, [full], deadline)));
+      if (results.every((r) => r.status === 'fulfilled') && (await this.local.dropIfUnchanged(full))) this.stats.handedOff++;
+    }
+  }
+
+  /**
+   * A graceful leave: every object goes to the replica set it has without this node.
+   * Returns the objects that reached all of their targets.
+   */
+  async handOffAll(deadline: number): Promise<{ handedOff: number; failed: number }> {
+    const objects = await this.local.store.range(MIN_ID, MAX_ID, REPLICATION.maxScanObjects);
+    const byTarget = new Map<Id, { peer: NodeHandle; objects: StoredObject[] }>();
+    for (const o of objects) {
+      for (const n of replicaSet(this.overlay.state, o.guid, this.config.replicas, this.overlay.self.id)) {
+        let entry = byTarget.get(n.id);
+        if (!entry) byTarget.set(n.id, (entry = { peer: n, objects: [] }));
+        entry.objects.push(o);
+      }
+    }
+    const failedGuids = new Set<Id>();
+    await Promise.all(
+      [...byTarget.values()].map(async ({ peer, objects: list }) => {
+        try {
+          await this.replication.push(peer, list, deadline);
+        } catch {
+          list.forEach((o) => failedGuids.add(o.guid));
+        }
+      }),
+    );
+    return { handedOff: objects.length - failedGuids.size, failed: failedGuids.size };
+  }
+
+  /** The receiving side of a digest exchange. */
+  async handleSyncDigest(req: SyncDigestRequest): Promise<SyncDigestResponse> {
+    const sender = fromNodeInfo(req.sender, 'sender');
+    const shared = (await this.scan()).filter((o) => replicaSet(this.overlay.state, o.guid, this.config.replicas).some((n) => n.id === sender.id));
+    const mine = bucketize(shared);
+    const theirs = new Map<number, DigestBucket>(req.buckets.map((b) => [b.bucket, b]));
+    const differing: number[] = [];
+    for (let b = 0; b < REPLICATION.digestBuckets; b++) {
+      const m = mine.get(b);
+      const t = theirs.get(b);
+      const same = m && t ? m.digest.equals(t.digest) && m.entries.length === t.count : !m && !t;
+      if (!same) differing.push(b);
+    }
+    const entries = differing.flatMap((b) => mine.get(b)?.entries ?? []);
+    return {
+      entries: entries.slice(0, REPLICATION.maxDigestEntries).map(toMeta),
+      differingBuckets: differing,
+      truncated: entries.length > REPLICATION.maxDigestEntries,
+    };
+  }
+}
+
+interface Bucket {
+  digest: Buffer;
+  entries: StoredObject[];
+}
+
+/** GUIDs are hashes, so their last digits spread even a narrow ring range over all buckets. */
+export function bucketOf(guid: Id): number {
+  return parseInt(guid.slice(-4), 16) % REPLICATION.digestBuckets;
+}
+
+function bucketize(objects: StoredObject[]): Map<number, Bucket> {
+  const buckets = new Map<number, Bucket>();
+  for (const o of objects) {
+    const b = bucketOf(o.guid);
+    let bucket = buckets.get(b);
+    if (!bucket) buckets.set(b, (bucket = { digest: Buffer.alloc(16), entries: [] }));
+    const h = createHash('sha256').update(`${o.guid}:${o.version}:${o.writer}:${o.tombstone ? 1 : 0}`).digest();
+    for (let i = 0; i < 16; i++) bucket.digest[i]! ^= h[i]!;
+    bucket.entries.push(o);
+  }
+  return buckets;
+}
+
+function digestsOf(buckets: Map<number, Bucket>): DigestBucket[] {
+  return [...buckets.entries()].map(([bucket, b]) => ({ bucket, digest: b.digest, count: b.entries.length }));
+}

@@ -1,0 +1,54 @@
+import { idFromBytes, idToBytes } from '../core/id';
+import { InvalidArgumentError } from '../errors';
+import type { ObjectMeta, ObjectRecord } from '../gen/pastry/v1/peer';
+import { keyFromBytes } from '../rpc/codec';
+import type { StoredObject } from '../store/store';
+
+export function toRecord(o: StoredObject): ObjectRecord {
+  return {
+    guid: idToBytes(o.guid),
+    value: o.value,
+    version: o.version,
+    writer: idToBytes(o.writer),
+    hash: o.hash,
+    size: o.size,
+    createdAtMs: o.createdAt,
+    tombstone: o.tombstone,
+    contentAddressed: o.contentAddressed,
+  };
+}
+
+/** Validates a record a peer sent; its size must match its value. */
+export function fromRecord(r: ObjectRecord, maxValueBytes: number): StoredObject {
+  const guid = keyFromBytes(r.guid, 'object.guid');
+  if (r.writer.length !== 16) throw new InvalidArgumentError('object.writer must be 16 bytes');
+  if (r.value.length > maxValueBytes) throw new InvalidArgumentError(`object ${guid} is over the value size limit`);
+  if (!/^[0-9a-f]{64}$/.test(r.hash)) throw new InvalidArgumentError(`object ${guid} has a malformed hash`);
+  return {
+    guid,
+    value: Buffer.from(r.value),
+    version: Number(r.version),
+    writer: idFromBytes(r.writer),
+    hash: r.hash,
+    size: r.value.length,
+    createdAt: Number(r.createdAtMs),
+    tombstone: r.tombstone,
+    contentAddressed: r.contentAddressed,
+  };
+}
+
+export function toMeta(o: StoredObject): ObjectMeta {
+  return { guid: idToBytes(o.guid), version: o.version, writer: idToBytes(o.writer), tombstone: o.tombstone, hash: o.hash, size: o.size };
+}
+
+export interface Meta {
+  guid: string;
+  version: number;
+  writer: string;
+  tombstone: boolean;
+}
+
+export function fromMeta(m: ObjectMeta): Meta {
+  if (m.writer.length !== 16) throw new InvalidArgumentError('meta.writer must be 16 bytes');
+  return { guid: keyFromBytes(m.guid, 'meta.guid'), version: Number(m.version), writer: idFromBytes(m.writer), tombstone: m.tombstone };
+}

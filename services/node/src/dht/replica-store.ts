@@ -1,0 +1,74 @@
+import type { Id } from '../core/id';
+import { compareVersions } from '../core/replicas';
+import { UnavailableError } from '../errors';
+import type { Store, StoredObject } from '../store/store';
+import { sha256 } from './guid';
+
+export type ApplyResult = 'applied' | 'stale';
+
+/**
+ * The node's store seen as a set of replicas: writes apply last-writer-wins, one at a time
+ * per GUID, and reads verify the bytes against their hash (and a content address).
+ */
+export class ReplicaStore {
+  private readonly locks = new Map<Id, Promise<unknown>>();
+
+  constructor(readonly store: Store) {}
+
+  healthy(): boolean {
+    return this.store.healthy();
+  }
+
+  /** Writes `object` unless the stored copy is as new or newer. */
+  apply(object: StoredObject): Promise<{ result: ApplyResult; previous: StoredObject | undefined }> {
+    return this.withLock(object.guid, async () => {
+      this.checkHealthy();
+      const previous = await this.store.get(object.guid);
+      if (previous && compareVersions(previous, object) >= 0 && isIntact(previous)) return { result: 'stale' as const, previous };
+      await this.store.put(object);
+      return { result: 'applied' as const, previous };
+    });
+  }
+
+  /** The stored copy if present and intact; a corrupt copy reads as absent. */
+  async read(guid: Id): Promise<{ object: StoredObject | undefined; corrupt: boolean }> {
+    this.checkHealthy();
+    const object = await this.store.get(guid);
+    if (!object) return { object: undefined, corrupt: false };
+    if (!isIntact(object)) return { object: undefined, corrupt: true };
+    return { object, corrupt: false };
+  }
+
+  /** Drops a copy unless it changed since `expected` was read. */
+  dropIfUnchanged(expected: { guid: Id; version: number; writer: Id; tombstone: boolean }): Promise<boolean> {
+    return this.withLock(expected.guid, async () => {
+      const current = await this.store.get(expected.guid);
+      if (!current || compareVersions(current, expected) !== 0) return false;
+      return this.store.delete(expected.guid);
+    });
+  }
+
+  private checkHealthy(): void {
+    if (!this.store.healthy()) throw new UnavailableError(`this node's ${this.store.kind} store is unavailable`);
+  }
+
+  private async withLock<T>(guid: Id, fn: () => Promise<T>): Promise<T> {
+    const prior = this.locks.get(guid) ?? Promise.resolve();
+    const run = prior.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.locks.set(guid, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.locks.get(guid) === tail) this.locks.delete(guid);
+    }
+  }
+}
+
+/** Bytes match the recorded hash, and a content-addressed GUID. Tombstones have no bytes to check. */
+export function isIntact(o: StoredObject): boolean {
+  if (o.tombstone) return true;
+  const hash = sha256(o.value).toString('hex');
+  if (hash !== o.hash) return false;
+  return !o.contentAddressed || hash.slice(0, 32) === o.guid;
+}

@@ -1,0 +1,175 @@
+import type { Id } from '../core/id';
+import type { NodeHandle } from '../core/node-handle';
+import { compareVersions, majority, replicaSet } from '../core/replicas';
+import { REPLICATION } from '../constants';
+import { UnavailableError } from '../errors';
+import type { Logger } from '../logger';
+import type { Overlay } from '../overlay/overlay';
+import type { PeerPool } from '../rpc/peer-client';
+import { toNodeInfo } from '../rpc/codec';
+import type { StoredObject } from '../store/store';
+import { fromRecord, toRecord } from './records';
+import type { ReplicaStore } from './replica-store';
+
+export interface ReplicationConfig {
+  replicas: number;
+  /** Acknowledgements a write needs; default a majority of `replicas`. */
+  writeQuorum: number;
+  rpcTimeoutMs: number;
+  maxValueBytes: number;
+}
+
+export interface WriteOutcome {
+  acknowledged: number;
+  /** A replica replaced a live object (a remove that removed something). */
+  replacedLive: boolean;
+}
+
+/**
+ * The root's side of PAST-style replication: writes go to the key's k closest nodes and are
+ * acknowledged after a quorum; reads fall back to the other replicas and repair what they
+ * find missing or stale.
+ */
+export class Replication {
+  constructor(
+    private readonly overlay: Overlay,
+    private readonly peers: PeerPool,
+    private readonly local: ReplicaStore,
+    private readonly config: ReplicationConfig,
+    private readonly clock: { now(): number },
+    private readonly log: Logger,
+  ) {}
+
+  static quorum(replicas: number, configured?: number): number {
+    return Math.min(replicas, configured ?? majority(replicas));
+  }
+
+  replicaSet(guid: Id, exclude?: Id): NodeHandle[] {
+    return replicaSet(this.overlay.state, guid, this.config.replicas, exclude);
+  }
+
+  /**
+   * Writes the object on every replica; resolves once `writeQuorum` confirmed, rejects with
+   * UNAVAILABLE when that can no longer happen. Writes still in flight go on.
+   */
+  write(object: StoredObject, deadline: number): Promise<WriteOutcome> {
+    const targets = this.replicaSet(object.guid);
+    const need = Math.min(this.config.writeQuorum, targets.length);
+    return new Promise((resolve, reject) => {
+      let acks = 0;
+      let failures = 0;
+      let replacedLive = false;
+      let settled = false;
+      const done = (): void => {
+        if (settled) return;
+        if (acks >= need) {
+          settled = true;
+          resolve({ acknowledged: acks, replacedLive });
+        } else if (failures > targets.length - need) {
+          settled = true;
+          reject(new UnavailableError(`only ${acks} of ${targets.length} replicas confirmed the write; ${need} are needed`));
+        }
+      };
+      for (const target of targets) {
+        this.writeTo(target, object, deadline).then(
+          (r) => {
+            acks++;
+            replacedLive ||= r;
+            done();
+          },
+          (error: unknown) => {
+            failures++;
+            // Liveness is the maintenance loop's call: a live peer whose store is down fails too.
+            this.log.debug('replica_write_failed', { peer: target.name || target.id, error: String(error) });
+            done();
+          },
+        );
+      }
+      done();
+    });
+  }
+
+  /** One replica write; resolves to whether it replaced a live object. */
+  private async writeTo(target: NodeHandle, object: StoredObject, deadline: number): Promise<boolean> {
+    if (target.id === this.overlay.self.id) {
+      const { previous } = await this.local.apply(object);
+      return previous !== undefined && !previous.tombstone;
+    }
+    const res = await this.peers.call(target.address, 'storeReplicas', { sender: toNodeInfo(this.overlay.self), objects: [toRecord(object)] }, { deadline });
+    return res.replacedLive > 0;
+  }
+
+  /** Pushes objects to one peer in bounded messages; returns how many it applied. */
+  async push(target: NodeHandle, objects: StoredObject[], deadline: number): Promise<number> {
+    let applied = 0;
+    for (const batch of batches(objects)) {
+      const res = await this.peers.call(target.address, 'storeReplicas', { sender: toNodeInfo(this.overlay.self), objects: batch.map(toRecord) }, { deadline });
+      applied += res.applied + res.stale;
+    }
+    return applied;
+  }
+
+  /** Reads copies of `guids` from one peer. */
+  async fetch(target: NodeHandle, guids: Id[], deadline: number): Promise<StoredObject[]> {
+    const out: StoredObject[] = [];
+    const step = REPLICATION.maxObjectsPerMessage;
+    for (let i = 0; i < guids.length; i += step) {
+      const res = await this.peers.call(target.address, 'fetchReplicas', { guids: guids.slice(i, i + step).map((g) => Buffer.from(g, 'hex')) }, { deadline });
+      out.push(...res.objects.map((r) => fromRecord(r, this.config.maxValueBytes)));
+    }
+    return out;
+  }
+
+  /**
+   * The newest intact copy among the other replicas, after the local copy was found missing,
+   * corrupt or unreadable. Copies found missing or older are repaired in the background.
+   */
+  async readFromReplicas(guid: Id, local: StoredObject | undefined, deadline: number): Promise<StoredObject | undefined> {
+    const others = this.replicaSet(guid).filter((n) => n.id !== this.overlay.self.id);
+    const copies = await Promise.all(
+      others.map(async (n) => {
+        try {
+          const [copy] = await this.fetch(n, [guid], deadline);
+          return { node: n, copy, ok: true };
+        } catch {
+          return { node: n, copy: undefined, ok: false };
+        }
+      }),
+    );
+    let newest = local;
+    for (const { copy } of copies) if (copy && (!newest || compareVersions(copy, newest) > 0)) newest = copy;
+    if (newest) {
+      const best = newest;
+      const stale = copies.filter((c) => c.ok && (!c.copy || compareVersions(c.copy, best) < 0)).map((c) => c.node);
+      const repairLocal = !local || compareVersions(local, best) < 0;
+      void this.repair(best, stale, repairLocal, deadline);
+    }
+    return newest;
+  }
+
+  private async repair(object: StoredObject, peers: NodeHandle[], includeLocal: boolean, deadline: number): Promise<void> {
+    const work: Promise<unknown>[] = peers.map((p) => this.push(p, [object], deadline));
+    if (includeLocal && this.local.healthy()) work.push(this.local.apply(object));
+    const results = await Promise.allSettled(work);
+    const repaired = results.filter((r) => r.status === 'fulfilled').length;
+    if (repaired > 0) this.log.debug('read_repair', { guid: object.guid, repaired });
+  }
+}
+
+/** Splits objects into messages under the count and byte limits. */
+export function batches(objects: StoredObject[], maxCount: number = REPLICATION.maxObjectsPerMessage, maxBytes: number = REPLICATION.maxBytesPerMessage): StoredObject[][] {
+  const out: StoredObject[][] = [];
+  let current: StoredObject[] = [];
+  let bytes = 0;
+  for (const o of objects) {
+    if (current.length > 0 && (current.length >= maxCount || bytes + o.value.length > maxBytes)) {
+      out.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(o);
+    bytes += o.value.length;
+  }
+  if (current.length > 0) out.push(current);
+  return out;
+}
