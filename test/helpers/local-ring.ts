@@ -16,7 +16,7 @@ export interface TestRing {
 export async function startRing(nodes: number, subnet: string, env: NodeJS.ProcessEnv = {}, timeoutMs = 60_000): Promise<TestRing> {
   const runDir = mkdtempSync(path.join(os.tmpdir(), 'pastry-test-'));
   const options: ClusterOptions = { ...DEFAULT_CLUSTER, runDir, subnet, port: 7000, storage: env.PASTRY_STORE ?? 'memory' };
-  const nodeEnv = { ...process.env, PASTRY_MAINTENANCE_INTERVAL_MS: '500', PASTRY_RPC_TIMEOUT_MS: '1500', PASTRY_LOG_LEVEL: 'warn', ...env };
+  const nodeEnv = { ...process.env, PASTRY_MAINTENANCE_INTERVAL_MS: '500', PASTRY_RPC_TIMEOUT_MS: '1500', PASTRY_LOG_LEVEL: process.env.PASTRY_TEST_LOG_LEVEL ?? 'warn', ...env };
   const ring: TestRing = {
     options,
     env: nodeEnv,
@@ -24,7 +24,9 @@ export async function startRing(nodes: number, subnet: string, env: NodeJS.Proce
     up: (n, t = timeoutMs) => clusterUp(n, options, t, nodeEnv),
     down: async () => {
       await clusterDown(runDir, 5000);
-      rmSync(runDir, { recursive: true, force: true });
+      // PASTRY_TEST_KEEP_RUN_DIR=1 keeps the per-pod logs for a post-mortem.
+      if (process.env.PASTRY_TEST_KEEP_RUN_DIR) process.stdout.write(`run directory kept: ${runDir}\n`);
+      else rmSync(runDir, { recursive: true, force: true });
     },
   };
   try {

@@ -28,11 +28,15 @@ export function closest(ids: string[], guid: string, k: number): string[] {
   return [...ids].sort((a, b) => compareCloseness(guid, a, b)).slice(0, k);
 }
 
-/** GUIDs not held by exactly their k closest live nodes. */
-export async function misplaced(pods: { address: string; id: string }[], guids: string[], k: number): Promise<string[]> {
+/** Objects not held by exactly their k closest live nodes, as "guid: want [...] have [...]". */
+export async function misplaced(pods: { address: string; id: string; name: string }[], guids: string[], k: number): Promise<string[]> {
   const h = await holders(pods);
   const ids = pods.map((p) => p.id);
-  return guids.filter((g) => closest(ids, g, k).sort().join() !== (h.get(g) ?? []).sort().join());
+  const names = new Map(pods.map((p) => [p.id, p.name]));
+  const label = (list: string[]) => list.map((id) => names.get(id) ?? id).sort().join(' ');
+  return guids
+    .filter((g) => closest(ids, g, k).sort().join() !== (h.get(g) ?? []).sort().join())
+    .map((g) => `${g}: want ${label(closest(ids, g, k))}, have ${label(h.get(g) ?? [])}`);
 }
 
 export async function eventually<T>(check: () => Promise<T>, done: (v: T) => boolean, timeoutMs: number, intervalMs = 500): Promise<{ value: T; ms: number }> {

@@ -71,7 +71,7 @@ describe('replicated storage on a 16-node ring with Redis sidecars', () => {
       cs.forEach((c) => c.close());
     }
     expect(objects.size).toBe(2000);
-    const { value: wrong } = await eventually(() => misplaced(live(), [...objects.keys()], K), (w) => w.length === 0, 20_000);
+    const { value: wrong } = await eventually(() => misplaced(live(), [...objects.keys()], K), (w) => w.length === 0, 60_000, 1000);
     expect(wrong).toEqual([]);
   });
 

@@ -1,4 +1,4 @@
-import { DEFAULT_CLUSTER, clusterDown, clusterUp, isRunning, readState, signalPod, startPod, waitForExit, type ClusterOptions } from './cluster';
+import { DEFAULT_CLUSTER, clusterDown, clusterUp, isRunning, readState, restartSidecar, signalPod, signalSidecar, startPod, waitForExit, type ClusterOptions } from './cluster';
 import { PastryClient } from './client';
 import { table } from './format';
 import type { Io } from './commands';
@@ -41,7 +41,7 @@ function printPods(pods: PodStatus[], json: boolean, io: Io): void {
 export async function clusterCommand(
   sub: string | undefined,
   rest: string[],
-  opts: { nodes: number; json: boolean; runDir: string; timeoutMs: number; storage: string; subnet: string },
+  opts: { nodes: number; json: boolean; runDir: string; timeoutMs: number; storage: string; subnet: string; withSidecar: boolean },
   io: Io,
 ): Promise<number> {
   const options: ClusterOptions = { ...DEFAULT_CLUSTER, runDir: opts.runDir, storage: opts.storage, subnet: opts.subnet };
@@ -70,10 +70,19 @@ export async function clusterCommand(
     case 'kill': {
       const name = rest[0];
       if (!name) throw new UsageError(`usage: pastry cluster ${sub} <pod>`);
-      const pod = signalPod(opts.runDir, name, sub === 'stop' ? 'SIGTERM' : 'SIGKILL');
+      const pod = signalPod(opts.runDir, name, sub === 'stop' ? 'SIGTERM' : 'SIGKILL', opts.withSidecar);
       const left = await waitForExit([pod.pid], opts.timeoutMs);
       if (left.length > 0) throw new Error(`${name} (pid ${pod.pid}) is still running`);
       if (!opts.json) io.out(`${sub === 'stop' ? 'stopped' : 'killed'} ${name}`);
+      return 0;
+    }
+    case 'kill-sidecar':
+    case 'start-sidecar': {
+      const name = rest[0];
+      if (!name) throw new UsageError(`usage: pastry cluster ${sub} <pod>`);
+      if (sub === 'kill-sidecar') signalSidecar(opts.runDir, name, 'SIGKILL');
+      else restartSidecar(opts.runDir, name);
+      if (!opts.json) io.out(`${sub === 'kill-sidecar' ? 'killed' : 'started'} the Redis sidecar of ${name}`);
       return 0;
     }
     case 'start': {
@@ -87,6 +96,6 @@ export async function clusterCommand(
       return 0;
     }
     default:
-      throw new UsageError('usage: pastry cluster up|status|down|stop <pod>|kill <pod>|start <pod> [--nodes N] [--run-dir DIR] [--json]');
+      throw new UsageError('usage: pastry cluster up|status|down|stop <pod>|kill <pod>|start <pod>|kill-sidecar <pod>|start-sidecar <pod> [--nodes N] [--storage memory|redis] [--run-dir DIR] [--json]');
   }
 }

@@ -26,6 +26,10 @@ export interface ClusterState {
   mode: 'loopback-addresses' | 'ports';
   leafSetSize: number;
   storage: string;
+  /** Layout the ring was created with; scaling up reuses it. */
+  subnet: string;
+  port: number;
+  metricsPort: number;
 }
 
 export interface ClusterOptions {
@@ -111,8 +115,9 @@ function startSidecar(state: ClusterState, layout: Pick<Pod, 'name' | 'host' | '
 }
 
 /** Starts one pod's node process in the background; its output goes to logs/<name>.log. */
-export function startPod(state: ClusterState, ordinal: number, options: ClusterOptions, env: NodeJS.ProcessEnv = process.env): Pod {
+export function startPod(state: ClusterState, ordinal: number, given: ClusterOptions, env: NodeJS.ProcessEnv = process.env): Pod {
   if (ordinal > 253) throw new Error('at most 254 local pods');
+  const options = { ...given, subnet: state.subnet, port: state.port, metricsPort: state.metricsPort };
   const layout = podLayout(state.mode, ordinal, options);
   const logDir = path.join(options.runDir, 'logs');
   mkdirSync(logDir, { recursive: true });
@@ -161,6 +166,9 @@ export async function clusterUp(nodes: number, options: ClusterOptions, timeoutM
     mode: (await canBindLoopbackRange(options.subnet)) ? 'loopback-addresses' : 'ports',
     leafSetSize: Number(env.PASTRY_LEAF_SET_SIZE ?? 16),
     storage: options.storage,
+    subnet: options.subnet,
+    port: options.port,
+    metricsPort: options.metricsPort,
   };
   for (let i = 0; i < nodes; i++) {
     const pod = state.pods.find((p) => p.ordinal === i);

@@ -3,8 +3,10 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_CLUSTER, readState } from './cluster';
 import { ClientError, PastryClient } from './client';
 import { clusterCommand } from './cluster-command';
-import { UsageError, getCommand, putCommand, removeCommand, ringCommand, routeCommand, statusCommand, type Io } from './commands';
+import { UsageError, getCommand, objectsCommand, putCommand, removeCommand, ringCommand, routeCommand, statusCommand, type Io } from './commands';
 import { demoCommand } from './demo';
+import { DEFAULT_MONITOR, monitorCommand } from './monitor';
+import { traceRouteCommand } from './trace-route';
 
 const HELP = `pastry — client and local-ring tool for Pastry on Kubernetes
 
@@ -14,20 +16,27 @@ Usage:
   pastry get <name-or-guid>         write the value's bytes to stdout
   pastry rm <name-or-guid>          remove an object
   pastry route <name-or-guid>       the hop path to the key's root
+  pastry route <key> --trace        the hop path with per-hop latency and the trace id
   pastry status                     the target node's state
   pastry ring                       every member the target can reach, with leaf sets
+  pastry objects                    the objects stored on the target node (replicas, tombstones)
   pastry cluster up|status|down     a local ring of node processes (pods pastry-0..N-1)
-  pastry cluster stop|kill|start <pod>
+  pastry cluster stop|kill|start <pod> [--with-sidecar]
+  pastry cluster kill-sidecar|start-sidecar <pod>
   pastry demo                       cluster up, a few puts and gets, up until Ctrl-C
+  pastry monitor [stop]             a local Prometheus scraping every pod (Ctrl-C stops it)
 
 Options:
   --target host:port   node to talk to (default: $PASTRY_TARGET, else the first local pod)
   --json               machine-readable output
   --nodes N            pods for cluster up / demo (default 8)
-  --storage memory     store of local pods (default memory)
+  --storage memory     store of local pods: memory, or redis (a redis-server sidecar per pod)
   --run-dir DIR        local ring state and logs (default .pastry)
   --subnet 127.0.10    loopback addresses of local pods: <subnet>.1, <subnet>.2, ...
   --timeout S          seconds to wait (default 10 for requests, 90 for cluster up)
+  --trace              route: per-hop timing, under a new trace id
+  --listen host:port   monitor: where Prometheus listens (default 127.0.0.1:9090)
+  --scrape-interval D  monitor: Prometheus scrape interval (default 5s)
 A 32-hex-digit key is a GUID; anything else is a name.`;
 
 export async function run(argv: string[], io: Io): Promise<number> {
@@ -44,6 +53,10 @@ export async function run(argv: string[], io: Io): Promise<number> {
       'run-dir': { type: 'string', default: process.env.PASTRY_RUN_DIR ?? '.pastry' },
       subnet: { type: 'string', default: '127.0.10' },
       timeout: { type: 'string' },
+      trace: { type: 'boolean', default: false },
+      listen: { type: 'string', default: DEFAULT_MONITOR.listen },
+      'scrape-interval': { type: 'string', default: DEFAULT_MONITOR.scrapeInterval },
+      'with-sidecar': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -57,12 +70,19 @@ export async function run(argv: string[], io: Io): Promise<number> {
   const timeoutS = values.timeout === undefined ? undefined : positiveInt(values.timeout, '--timeout');
   const json = values.json;
   if (command === 'cluster') {
-    return clusterCommand(rest[0], rest.slice(1), { nodes, json, runDir, timeoutMs: (timeoutS ?? 90) * 1000, storage: values.storage, subnet: values.subnet }, io);
+    return clusterCommand(rest[0], rest.slice(1), { nodes, json, runDir, timeoutMs: (timeoutS ?? 90) * 1000, storage: values.storage, subnet: values.subnet, withSidecar: values['with-sidecar'] }, io);
+  }
+  if (command === 'monitor') {
+    return monitorCommand(rest[0], { runDir, listen: values.listen, scrapeInterval: values['scrape-interval'], timeoutS: timeoutS ?? DEFAULT_MONITOR.timeoutS }, io);
   }
   if (command === 'demo') return demoCommand(nodes, { ...DEFAULT_CLUSTER, runDir, subnet: values.subnet }, (timeoutS ?? 90) * 1000, io);
   const target = values.target ?? process.env.PASTRY_TARGET ?? readState(runDir)?.pods[0]?.address ?? '127.0.10.1:7000';
   if (command === 'ring') {
     await ringCommand(target, json, io);
+    return 0;
+  }
+  if (command === 'objects') {
+    await objectsCommand(target, json, io);
     return 0;
   }
   const client = new PastryClient(target, (timeoutS ?? 10) * 1000);
@@ -78,7 +98,8 @@ export async function run(argv: string[], io: Io): Promise<number> {
         await removeCommand(client, need(rest[0], 'usage: pastry rm <name-or-guid>'), json, io);
         return 0;
       case 'route':
-        await routeCommand(client, need(rest[0], 'usage: pastry route <name-or-guid>'), json, io);
+        if (values.trace) await traceRouteCommand(client.target, need(rest[0], 'usage: pastry route <name-or-guid> --trace'), (timeoutS ?? 10) * 1000, json, io);
+        else await routeCommand(client, need(rest[0], 'usage: pastry route <name-or-guid>'), json, io);
         return 0;
       case 'status':
         await statusCommand(client, json, io);

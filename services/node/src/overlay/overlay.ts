@@ -48,6 +48,10 @@ export interface OverlayHooks {
   onMaintenanceMessage?(kind: string): void;
 }
 
+/** A suspected peer is probed this many times, this far apart (growing), before it is declared dead. */
+const SUSPECT_PROBES = 3;
+const SUSPECT_PROBE_GAP_MS = 200;
+
 /** Hop-by-hop deadline margin: an inner hop must time out before the outer call does. */
 const HOP_MARGIN_MS = 100;
 
@@ -62,6 +66,7 @@ export class Overlay {
   private stopped = false;
   private maintenanceTimer: NodeJS.Timeout | undefined;
   private joinTimer: NodeJS.Timeout | undefined;
+  private readonly suspects = new Set<string>();
   private deliver: Deliver = async () => ({ found: false, value: Buffer.alloc(0), acknowledged: 0, version: 0 });
   private intercept: Intercept = async () => undefined;
   readonly stats = { forwarded: 0, delivered: 0, retries: 0, maintenanceMessages: 0 };
@@ -214,16 +219,38 @@ export class Overlay {
     if (isNew && this.state.knows(node.id)) this.hooks.onMembership?.('join', node);
   }
 
-  /** A call to a peer failed: an unreachable peer is removed and routed around. */
+  /**
+   * A call to a peer failed: the peer is removed at once, so routing goes around it, and then
+   * probed; if it answers after all (a slow or briefly unreachable node), it is taken back.
+   */
   peerFailed(node: NodeHandle, error: unknown): void {
     if (!isUnreachable(error) && !isDeadline(error)) return;
     const wasKnown = this.state.knows(node.id);
     this.state.forget(node.id, this.clock.now());
     this.peers.drop(node.address);
-    if (wasKnown) {
-      this.hooks.onMembership?.('failure', node);
-      this.log.warn('peer_failed', { peer: node.name || node.id, address: node.address, code: (error as { code?: number }).code });
+    if (!wasKnown || this.suspects.has(node.id)) return;
+    this.suspects.add(node.id);
+    void this.confirmFailure(node, (error as { code?: number }).code).finally(() => this.suspects.delete(node.id));
+  }
+
+  private async confirmFailure(node: NodeHandle, code: number | undefined): Promise<void> {
+    for (let attempt = 0; attempt < SUSPECT_PROBES && !this.stopped; attempt++) {
+      await new Promise((r) => setTimeout(r, SUSPECT_PROBE_GAP_MS * (attempt + 1)).unref());
+      const t0 = performance.now();
+      try {
+        const res = await this.peers.call(node.address, 'ping', { sender: toNodeInfo(this.self) }, { deadline: this.deadline() });
+        const responder = fromNodeInfo(res.responder, 'responder');
+        if (responder.id === node.id && res.ready) {
+          this.learnDirect(responder, performance.now() - t0);
+          this.log.info('suspect_cleared', { peer: node.name || node.id });
+          return;
+        }
+      } catch {
+        // Still silent: try again, then confirm.
+      }
     }
+    this.hooks.onMembership?.('failure', node);
+    this.log.warn('peer_failed', { peer: node.name || node.id, address: node.address, code });
   }
 
   private deadline(multiplier = 1): number {
