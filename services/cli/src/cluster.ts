@@ -193,7 +193,8 @@ export async function waitForRing(state: ClusterState, timeoutMs: number): Promi
   throw new Error(`the ring did not converge within ${timeoutMs} ms: ${problem} (logs in the run directory)`);
 }
 
-async function ringProblem(pods: Pod[], leafSetSize: number): Promise<string> {
+/** '' when every pod is ready and every leaf set matches the true ring; else what is wrong. */
+export async function ringProblem(pods: { name: string; id: string; address: string }[], leafSetSize: number): Promise<string> {
   if (pods.length === 0) return 'no pod is running';
   const statuses = await Promise.all(
     pods.map(async (p) => {

@@ -5,6 +5,7 @@ import { ClientError, PastryClient } from './client';
 import { clusterCommand } from './cluster-command';
 import { UsageError, getCommand, objectsCommand, putCommand, removeCommand, ringCommand, routeCommand, statusCommand, type Io } from './commands';
 import { demoCommand } from './demo';
+import { chaosCommand } from './chaos/chaos-command';
 import { DEFAULT_MONITOR, monitorCommand } from './monitor';
 import { traceRouteCommand } from './trace-route';
 
@@ -24,6 +25,12 @@ Usage:
   pastry cluster stop|kill|start <pod> [--with-sidecar]
   pastry cluster kill-sidecar|start-sidecar <pod>
   pastry demo                       cluster up, a few puts and gets, up until Ctrl-C
+  pastry chaos                      kill pods under a workload; report lost writes and recovery
+
+Chaos options:
+  --duration S (60)  --kill-every S (5)  --kill-count N (1)  --adjacent  --seed N (1)
+  --workers N (8)  --restart-after S (3, local)  --with-sidecar (kill its Redis too)
+  --killer local|kubectl (local)  --release R  --namespace NS (kubectl)
   pastry monitor [stop]             a local Prometheus scraping every pod (Ctrl-C stops it)
 
 Options:
@@ -57,6 +64,16 @@ export async function run(argv: string[], io: Io): Promise<number> {
       listen: { type: 'string', default: DEFAULT_MONITOR.listen },
       'scrape-interval': { type: 'string', default: DEFAULT_MONITOR.scrapeInterval },
       'with-sidecar': { type: 'boolean', default: false },
+      duration: { type: 'string', default: '60' },
+      'kill-every': { type: 'string', default: '5' },
+      'kill-count': { type: 'string', default: '1' },
+      'restart-after': { type: 'string', default: '3' },
+      seed: { type: 'string', default: '1' },
+      workers: { type: 'string', default: '8' },
+      killer: { type: 'string', default: 'local' },
+      release: { type: 'string', default: 'pastry' },
+      namespace: { type: 'string', default: 'pastry' },
+      adjacent: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -74,6 +91,26 @@ export async function run(argv: string[], io: Io): Promise<number> {
   }
   if (command === 'monitor') {
     return monitorCommand(rest[0], { runDir, listen: values.listen, scrapeInterval: values['scrape-interval'], timeoutS: timeoutS ?? DEFAULT_MONITOR.timeoutS }, io);
+  }
+  if (command === 'chaos') {
+    return chaosCommand(
+      {
+        duration: values.duration,
+        killEvery: values['kill-every'],
+        killCount: values['kill-count'],
+        seed: values.seed,
+        workers: values.workers,
+        restartAfter: values['restart-after'],
+        killer: values.killer,
+        release: values.release,
+        namespace: values.namespace,
+        withSidecar: values['with-sidecar'],
+        adjacent: values.adjacent,
+        runDir,
+        json,
+      },
+      io,
+    );
   }
   if (command === 'demo') return demoCommand(nodes, { ...DEFAULT_CLUSTER, runDir, subnet: values.subnet }, (timeoutS ?? 90) * 1000, io);
   const target = values.target ?? process.env.PASTRY_TARGET ?? readState(runDir)?.pods[0]?.address ?? '127.0.10.1:7000';

@@ -6,3 +6,4 @@ export * from './neighborhood-set';
 export * from './routing-state';
 export * from './join';
 export * from './replicas';
+export * from './rtt-estimator';

@@ -83,12 +83,12 @@ export class LeafSet {
     return arc >= RING_SIZE ? null : arc;
   }
 
-  /** The member (or self) numerically closest to `key`, skipping `exclude`. */
-  closest(key: Id, exclude?: Id): NodeHandle {
+  /** The member (or self) numerically closest to `key`, skipping members `skip` names. */
+  closest(key: Id, skip: (id: Id) => boolean = () => false): NodeHandle {
     let best = this.self;
     for (const side of [this.left, this.right]) {
       for (const n of side) {
-        if (n.id === exclude) continue;
+        if (skip(n.id)) continue;
         if (compareCloseness(key, n.id, best.id) < 0) best = n;
       }
     }

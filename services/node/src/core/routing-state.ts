@@ -95,22 +95,24 @@ export class RoutingState {
    * Pastry's routing step. Inside the leaf-set range: the numerically closest member, or
    * deliver when that is this node. Else the routing-table entry sharing one more digit with
    * the key. Else (rare) any known node sharing as long a prefix and numerically closer.
-   * `exclude` skips one id: a joining node must not be routed to its own stale entry.
+   * `exclude` skips ids: a joining node must not be routed to its own stale entry, and a
+   * suspected peer is routed around until it is confirmed dead or alive.
    */
-  nextHop(key: Id, exclude?: Id): RouteDecision {
+  nextHop(key: Id, exclude?: Id | ReadonlySet<Id>): RouteDecision {
+    const skip = excluder(exclude);
     const prefixLength = sharedPrefixLength(key, this.self.id);
     if (this.leafSet.covers(key)) {
-      const closest = this.leafSet.closest(key, exclude);
+      const closest = this.leafSet.closest(key, skip);
       if (closest.id === this.self.id) return { kind: 'deliver', prefixLength };
       return { kind: 'leaf_set', node: closest, prefixLength };
     }
     if (prefixLength < DIGITS) {
       const entry = this.table.get(prefixLength, digit(key, prefixLength));
-      if (entry && entry.node.id !== exclude) return { kind: 'routing_table', node: entry.node, prefixLength };
+      if (entry && !skip(entry.node.id)) return { kind: 'routing_table', node: entry.node, prefixLength };
     }
     let best: NodeHandle | undefined;
     for (const candidate of this.knownNodes()) {
-      if (candidate.id === exclude) continue;
+      if (skip(candidate.id)) continue;
       if (sharedPrefixLength(candidate.id, key) < prefixLength) continue;
       const reference = best ?? this.self;
       if (compareCloseness(key, candidate.id, reference.id) < 0) best = candidate;
@@ -145,4 +147,12 @@ export class RoutingState {
     if (this.deadUntil.size < 1024) return;
     for (const [id, until] of this.deadUntil) if (until <= now) this.deadUntil.delete(id);
   }
+}
+
+const NOTHING = (): boolean => false;
+
+function excluder(exclude: Id | ReadonlySet<Id> | undefined): (id: Id) => boolean {
+  if (exclude === undefined) return NOTHING;
+  if (typeof exclude === 'string') return (id) => id === exclude;
+  return exclude.size === 0 ? NOTHING : (id) => exclude.has(id);
 }

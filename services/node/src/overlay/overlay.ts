@@ -1,9 +1,10 @@
 import { performance } from 'node:perf_hooks';
 import { Metadata } from '@grpc/grpc-js';
-import { idToBytes, type Id } from '../core/id';
+import { idToBytes, sharedPrefixLength, type Id } from '../core/id';
 import type { NodeHandle } from '../core/node-handle';
 import { RoutingState, type HopReason } from '../core/routing-state';
 import { adoptJoinState, joinContribution } from '../core/join';
+import { RttEstimator } from '../core/rtt-estimator';
 import { LIMITS } from '../constants';
 import { DeadlineExceededError, InvalidArgumentError, UnavailableError } from '../errors';
 import type { Logger } from '../logger';
@@ -48,6 +49,14 @@ export interface OverlayHooks {
   onMaintenanceMessage?(kind: string): void;
 }
 
+/** Floor of an adaptive timeout: scheduling noise on a busy host exceeds loopback RTTs. */
+const MIN_PROBE_TIMEOUT_MS = 250;
+
+/** Every this many maintenance rounds one routing-table row is refreshed. */
+const TABLE_REFRESH_ROUNDS = 20;
+/** Nodes of the same row asked for a replacement when a table entry dies. */
+const TABLE_REPAIR_ASKS = 2;
+
 /** A suspected peer is probed this many times, this far apart (growing), before it is declared dead. */
 const SUSPECT_PROBES = 3;
 const SUSPECT_PROBE_GAP_MS = 200;
@@ -67,6 +76,8 @@ export class Overlay {
   private maintenanceTimer: NodeJS.Timeout | undefined;
   private joinTimer: NodeJS.Timeout | undefined;
   private readonly suspects = new Set<string>();
+  private readonly rtt: RttEstimator;
+  private rounds = 0;
   private deliver: Deliver = async () => ({ found: false, value: Buffer.alloc(0), acknowledged: 0, version: 0 });
   private intercept: Intercept = async () => undefined;
   readonly stats = { forwarded: 0, delivered: 0, retries: 0, maintenanceMessages: 0 };
@@ -80,6 +91,7 @@ export class Overlay {
     private readonly hooks: OverlayHooks = {},
   ) {
     this.state = new RoutingState(self, { leafSetSize: config.leafSetSize, neighborhoodSetSize: config.neighborhoodSize });
+    this.rtt = new RttEstimator({ minTimeoutMs: Math.min(MIN_PROBE_TIMEOUT_MS, config.rpcTimeoutMs), maxTimeoutMs: config.rpcTimeoutMs });
   }
 
   get ready(): boolean {
@@ -176,9 +188,14 @@ export class Overlay {
     this.maintenanceTimer.unref();
   }
 
-  /** One round: exchange leaf sets with every leaf-set member. Dead members are dropped. */
+  /**
+   * One round: exchange leaf sets with every leaf-set member, each under a timeout adapted to
+   * its measured RTT; a member that misses it becomes a suspect. Every few rounds, refresh one
+   * routing-table row from a node of that row.
+   */
   async maintain(): Promise<void> {
     if (!this.ready) return;
+    this.rounds++;
     const members = this.state.leafSet.members().slice(0, LIMITS.maintenanceFanout);
     const message: LeafSetMessage = { sender: toNodeInfo(this.self), leafSet: this.leafSetInfos() };
     await Promise.all(
@@ -186,13 +203,43 @@ export class Overlay {
         const t0 = performance.now();
         this.countMaintenance('exchange_leaf_set');
         try {
-          const res = await this.peers.call(n.address, 'exchangeLeafSet', message, { deadline: this.deadline() });
+          const res = await this.peers.call(n.address, 'exchangeLeafSet', message, { deadline: this.clock.now() + this.rtt.timeoutMs(n.id) });
           this.takeLeafSetMessage(res, performance.now() - t0);
         } catch (error) {
           this.peerFailed(n, error);
         }
       }),
     );
+    if (this.rounds % TABLE_REFRESH_ROUNDS === 0) await this.refreshTableRow();
+  }
+
+  /** Asks a random entry of a random filled row for that row: the table tracks the ring. */
+  private async refreshTableRow(): Promise<void> {
+    const entries = this.state.table.entries();
+    if (entries.length === 0) return;
+    const pick = entries[Math.floor(Math.random() * entries.length)]!;
+    await this.fetchRow(pick.entry.node, pick.row);
+  }
+
+  /** Learns the nodes of row `row` of a peer's table (lazy repair and refresh). */
+  private async fetchRow(peer: NodeHandle, row: number): Promise<void> {
+    this.countMaintenance('get_routing_row');
+    const t0 = performance.now();
+    try {
+      const res = await this.peers.call(peer.address, 'getRoutingRow', { sender: toNodeInfo(this.self), index: row }, { deadline: this.deadline() });
+      this.learnDirect(peer, performance.now() - t0);
+      const now = this.clock.now();
+      for (const n of fromNodeInfos(res.entries, 'entries')) this.state.learn(n, now);
+    } catch (error) {
+      this.peerFailed(peer, error);
+    }
+  }
+
+  /** A routing-table slot lost its node: ask other nodes of the same row for a replacement. */
+  private async repairSlot(dead: NodeHandle): Promise<void> {
+    const row = sharedPrefixLength(this.self.id, dead.id);
+    const others = this.state.table.row(row).filter((e) => e.node.id !== dead.id).slice(0, TABLE_REPAIR_ASKS);
+    await Promise.all(others.map((e) => this.fetchRow(e.node, row)));
   }
 
   private countMaintenance(kind: string): void {
@@ -214,28 +261,37 @@ export class Overlay {
   }
 
   learnDirect(node: NodeHandle, rttMs?: number): void {
+    if (rttMs !== undefined) this.rtt.observe(node.id, rttMs);
     const isNew = !this.state.knows(node.id);
     this.state.learn(node, this.clock.now(), { direct: true, proximity: rttMs });
     if (isNew && this.state.knows(node.id)) this.hooks.onMembership?.('join', node);
   }
 
   /**
-   * A call to a peer failed: the peer is removed at once, so routing goes around it, and then
-   * probed; if it answers after all (a slow or briefly unreachable node), it is taken back.
+   * A call to a peer failed: the peer becomes a suspect. Routing goes around it at once, but
+   * it stays in the leaf set (and so in replica sets) until probes with the full timeout
+   * confirm it dead; if it answers (a slow or briefly unreachable node), it is cleared.
    */
   peerFailed(node: NodeHandle, error: unknown): void {
     if (!isUnreachable(error) && !isDeadline(error)) return;
-    const wasKnown = this.state.knows(node.id);
-    this.state.forget(node.id, this.clock.now());
-    this.peers.drop(node.address);
-    if (!wasKnown || this.suspects.has(node.id)) return;
+    if (this.suspects.has(node.id)) return;
+    if (!this.state.knows(node.id)) {
+      this.state.forget(node.id, this.clock.now());
+      return;
+    }
     this.suspects.add(node.id);
     void this.confirmFailure(node, (error as { code?: number }).code).finally(() => this.suspects.delete(node.id));
   }
 
+  /** Peers routed around while a failure is confirmed. */
+  suspected(): ReadonlySet<string> {
+    return this.suspects;
+  }
+
   private async confirmFailure(node: NodeHandle, code: number | undefined): Promise<void> {
     for (let attempt = 0; attempt < SUSPECT_PROBES && !this.stopped; attempt++) {
-      await new Promise((r) => setTimeout(r, SUSPECT_PROBE_GAP_MS * (attempt + 1)).unref());
+      if (attempt > 0) await new Promise((r) => setTimeout(r, SUSPECT_PROBE_GAP_MS * attempt).unref());
+      this.countMaintenance('probe');
       const t0 = performance.now();
       try {
         const res = await this.peers.call(node.address, 'ping', { sender: toNodeInfo(this.self) }, { deadline: this.deadline() });
@@ -249,8 +305,13 @@ export class Overlay {
         // Still silent: try again, then confirm.
       }
     }
+    if (this.stopped) return;
+    this.state.forget(node.id, this.clock.now());
+    this.rtt.forget(node.id);
+    this.peers.drop(node.address);
     this.hooks.onMembership?.('failure', node);
     this.log.warn('peer_failed', { peer: node.name || node.id, address: node.address, code });
+    await this.repairSlot(node);
   }
 
   private deadline(multiplier = 1): number {
@@ -266,7 +327,7 @@ export class Overlay {
     if (req.path.length > LIMITS.maxHops) throw new InvalidArgumentError('join path too long');
     const path = [...req.path, toNodeInfo(this.self)];
     for (let attempt = 0; attempt <= LIMITS.maxRouteRetries; attempt++) {
-      const decision = this.state.nextHop(joiner.id, joiner.id);
+      const decision = this.state.nextHop(joiner.id, new Set([...this.suspects, joiner.id]));
       if (decision.kind === 'deliver') {
         const c = joinContribution(this.state, joiner.id, true);
         return this.joinResponse(c, req.path.length === 0, path);
@@ -305,9 +366,13 @@ export class Overlay {
     if (req.hops.length > LIMITS.maxHops) throw new UnavailableError('hop limit exceeded');
     const key = req.key.toString('hex');
     const early = await this.intercept(req).catch(() => undefined);
-    if (early) return this.response(req, early);
+    if (early) {
+      // Served from a replica on the way: for metrics and the hop span, this node delivered it.
+      this.hooks.onHop?.('deliver', key, req.hops.length, sharedPrefixLength(key, this.self.id));
+      return this.response(req, early);
+    }
     for (let attempt = 0; attempt <= LIMITS.maxRouteRetries; attempt++) {
-      const decision = this.state.nextHop(key);
+      const decision = this.state.nextHop(key, this.suspects);
       this.hooks.onHop?.(decision.kind, key, req.hops.length, decision.prefixLength);
       if (decision.kind === 'deliver') return this.deliverHere(req, deadline);
       if (this.clock.now() >= deadline - HOP_MARGIN_MS) throw new DeadlineExceededError('deadline exceeded while routing');
