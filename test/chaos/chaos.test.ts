@@ -1,19 +1,10 @@
 import { execFile } from 'node:child_process';
+import type { ChaosReport as Report } from '../../services/cli/src/chaos/chaos';
 import { startRing, type TestRing } from '../helpers/local-ring';
 import { CLI } from '../helpers/tools';
 
 jest.setTimeout(600_000);
 
-interface Report {
-  acknowledged: number;
-  lost: number;
-  unexpected: number;
-  availability: number;
-  kills: number;
-  recoverySeconds: (number | null)[];
-  leafSetsCorrectAfterS: number | null;
-  killed: string[][];
-}
 
 describe('pastry chaos on a 16-node ring with Redis sidecars (k = 3)', () => {
   let ring: TestRing;

@@ -103,7 +103,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): NodeCon
     founder: bool('founder', raw('founder')) || (founderName !== '' && founderName === nodeName),
     metricsPort: integer('metricsPort', raw('metricsPort'), 0, 65535),
     leafSetSize,
-    neighborhoodSize: integer('neighborhoodSize', raw('neighborhoodSize'), 0, 256),
+    neighborhoodSize: integer('neighborhoodSize', raw('neighborhoodSize'), 1, 256),
     maxValueBytes: integer('maxValueBytes', raw('maxValueBytes'), 1, 64 * 1024 * 1024),
     store,
     redisUrl: raw('redisUrl'),
