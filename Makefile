@@ -27,7 +27,8 @@ test-deps:
 	bash test/setup/ensure-test-tools.sh
 
 test: build test-deps
-	$(NODE_BIN)/jest --ci
+	$(NODE_BIN)/jest --ci --json --outputFile=.jest-results.json --testLocationInResults=false
+	@node -e 'const r=require("./.jest-results.json"); console.log(`tests: $${r.numPassedTests} passed, $${r.numFailedTests} failed`)'
 
 clean:
 	rm -rf dist services/node/src/gen .pastry

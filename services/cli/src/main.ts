@@ -6,6 +6,7 @@ import { clusterCommand } from './cluster-command';
 import { UsageError, getCommand, objectsCommand, putCommand, removeCommand, ringCommand, routeCommand, statusCommand, type Io } from './commands';
 import { demoCommand } from './demo';
 import { chaosCommand } from './chaos/chaos-command';
+import { runSimCommand } from '../../sim/src/cli';
 import { DEFAULT_MONITOR, monitorCommand } from './monitor';
 import { traceRouteCommand } from './trace-route';
 
@@ -26,6 +27,7 @@ Usage:
   pastry cluster kill-sidecar|start-sidecar <pod>
   pastry demo                       cluster up, a few puts and gets, up until Ctrl-C
   pastry chaos                      kill pods under a workload; report lost writes and recovery
+  pastry sim <experiment> ...       the simulator: hops, distance, failures, replicas, scale (pastry sim help)
 
 Chaos options:
   --duration S (60)  --kill-every S (5)  --kill-count N (1)  --adjacent  --seed N (1)
@@ -47,6 +49,8 @@ Options:
 A 32-hex-digit key is a GUID; anything else is a name.`;
 
 export async function run(argv: string[], io: Io): Promise<number> {
+  // The simulator has options of its own.
+  if (argv[0] === 'sim') return runSimCommand(argv.slice(1), io.out);
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

@@ -1,0 +1,181 @@
+import { getHeapStatistics } from 'node:v8';
+import type { FlagSpecs, FlagValues } from './args';
+import { PAPER_DISTANCE, runDistance } from './experiments/distance';
+import { PAPER_FAILURES, runFailures } from './experiments/failures';
+import { PAPER_HOPS, runHops } from './experiments/hops';
+import { PAPER_REPLICAS, runReplicas } from './experiments/replicas';
+import { runScale } from './experiments/scale';
+import { percent, table } from './format';
+import { createScenario, DEFAULT_SCENARIO, type BuildKind, type NetworkKind, type ScenarioOptions } from './scenario';
+import { memoryMb } from './stats';
+import { PAPER_CONFIG } from './world';
+
+/** Flags every experiment takes; each command sets its own defaults for nodes, lookups, build. */
+function commonFlags(nodes: number, lookups: number, build: BuildKind) {
+  return {
+    nodes: { type: 'int', default: nodes, min: 1, max: 2_000_000, help: 'nodes in the ring' },
+    lookups: { type: 'int', default: lookups, min: 0, max: 100_000_000, help: 'lookups to route' },
+    seed: { type: 'int', default: 1, min: 0, max: 2 ** 32 - 1, help: 'random seed: same seed, same output' },
+    build: { type: 'choice', default: build, choices: ['join', 'oracle'], help: 'join protocol, or direct oracle build' },
+    network: { type: 'choice', default: 'plane', choices: ['plane', 'matrix'], help: 'Euclidean plane or synthetic latency matrix' },
+    'matrix-file': { type: 'string', default: undefined, help: 'latency matrix to load (JSON rows or text); one row per node' },
+    candidates: { type: 'int', default: DEFAULT_SCENARIO.candidates, min: 1, max: 1_000_000, help: 'oracle: candidates per routing-table slot' },
+    'bootstrap-sample': { type: 'int', default: 0, min: 0, max: 1_000_000, help: 'join: 0 joins via the nearest node, k via nearest of k sampled' },
+    loss: { type: 'float', default: 0, min: 0, max: 0.5, help: 'probability that a message is lost' },
+    'timeout-ms': { type: 'float', default: PAPER_CONFIG.timeoutMs, min: 1, max: 1e9, help: 'virtual ms before a sender gives up on an answer' },
+    retries: { type: 'int', default: PAPER_CONFIG.retries, min: 0, max: 10, help: 'retransmissions before a peer is presumed dead' },
+    json: { type: 'bool', help: 'print one JSON object instead of a table' },
+  } satisfies FlagSpecs;
+}
+
+type Common = FlagValues<ReturnType<typeof commonFlags>>;
+
+function scenarioOptions(f: Common): ScenarioOptions {
+  return {
+    nodes: f.nodes,
+    seed: f.seed,
+    build: f.build as BuildKind,
+    network: f.network as NetworkKind,
+    matrixFile: f['matrix-file'],
+    candidates: f.candidates,
+    bootstrapSample: f['bootstrap-sample'],
+    config: { ...PAPER_CONFIG, lossRate: f.loss, timeoutMs: f['timeout-ms'], retries: f.retries },
+  };
+}
+
+export interface Command {
+  summary: string;
+  flags: FlagSpecs;
+  run(flags: Record<string, unknown>, out: (line: string) => void): void;
+}
+
+const hopsFlags = commonFlags(10_000, 100_000, 'oracle');
+const distanceFlags = commonFlags(5_000, 20_000, 'join');
+const failuresFlags = {
+  ...commonFlags(5_000, 200_000, 'join'),
+  'fail-fraction': { type: 'float', default: 0.1, min: 0, max: 0.5, help: 'fraction of nodes that fail silently' },
+} satisfies FlagSpecs;
+const replicasFlags = {
+  ...commonFlags(5_000, 20_000, 'join'),
+  replicas: { type: 'int', default: PAPER_REPLICAS.replicas, min: 1, max: 16, help: 'replicas per key (k)' },
+} satisfies FlagSpecs;
+const scaleFlags = commonFlags(100_000, 1_000_000, 'oracle');
+
+/** Rough heap per simulated node (measured: ~7.5 KB at 100,000 nodes), with headroom. */
+const BYTES_PER_NODE = 10_000;
+
+export const COMMANDS: Record<string, Command> = {
+  hops: {
+    summary: 'hop counts and their distribution (paper Fig. 2/3)',
+    flags: hopsFlags,
+    run(raw, out) {
+      const f = raw as Common;
+      const r = runHops(createScenario(scenarioOptions(f)), f.lookups);
+      if (f.json) return out(JSON.stringify(r));
+      out(`hops: ${r.nodes} nodes, ${r.lookups} lookups, ${r.build} build (${r.buildMs} ms), routed in ${r.routeMs} ms`);
+      const rows: (string | number)[][] = [
+        ['mean hops', r.meanHops, PAPER_HOPS.meanHops],
+        ['max hops', r.maxHops, PAPER_HOPS.maxHops],
+        ['log16(N) + 1 bound', Math.log(r.nodes) / Math.log(16) + 1, Math.log(PAPER_HOPS.nodes) / Math.log(16) + 1],
+      ];
+      const maxKey = Math.max(r.maxHops, PAPER_HOPS.maxHops);
+      for (let h = 0; h <= maxKey; h++) rows.push([`P(${h} hops)`, r.distribution[String(h)] ?? 0, PAPER_HOPS.distribution[String(h)] ?? 0]);
+      rows.push(['correct deliveries', percent(r.correct), '100%']);
+      table(['metric', 'ours', `paper (N=${PAPER_HOPS.nodes})`], rows).forEach((l) => out(l));
+    },
+  },
+  distance: {
+    summary: 'route distance relative to the direct distance (paper Fig. 5)',
+    flags: distanceFlags,
+    run(raw, out) {
+      const f = raw as Common;
+      const r = runDistance(createScenario(scenarioOptions(f)), f.lookups);
+      if (f.json) return out(JSON.stringify(r));
+      out(`distance: ${r.nodes} nodes, ${r.lookups} lookups, ${r.build} build (${r.buildMs} ms), routed in ${r.routeMs} ms`);
+      table(['metric', 'ours', 'paper'], [
+        ['route / direct distance', r.ratio, `${PAPER_DISTANCE.ratioLow}-${PAPER_DISTANCE.ratioHigh}`],
+        ['mean of per-lookup ratios', r.meanLookupRatio, '-'],
+        ['mean route distance', r.meanRouteDistance, '-'],
+        ['mean direct distance', r.meanDirectDistance, '-'],
+        ['mean hops', r.meanHops, '-'],
+        ['correct deliveries', percent(r.correct), '100%'],
+      ]).forEach((l) => out(l));
+    },
+  },
+  failures: {
+    summary: 'silent node failures: hops before, without repair, after repair (paper Sec. 5)',
+    flags: failuresFlags,
+    run(raw, out) {
+      const f = raw as FlagValues<typeof failuresFlags>;
+      const r = runFailures(createScenario(scenarioOptions(f)), f.lookups, f['fail-fraction']);
+      if (f.json) return out(JSON.stringify(r));
+      out(`failures: ${r.nodes} nodes, ${r.failed} failed silently, ${r.lookups} lookups per phase, ${r.build} build (${r.buildMs} ms), ran ${r.runMs} ms`);
+      table(['metric', 'ours', 'paper'], [
+        ['hops before failures', r.before.meanHops, PAPER_FAILURES.hopsBefore],
+        ['hops after, no table repair', r.afterNoRepair.meanHops, PAPER_FAILURES.hopsNoRepair],
+        ['hops after table repair', r.afterRepair.meanHops, PAPER_FAILURES.hopsRepaired],
+        ['repair RPCs per failed node', r.repairRpcsPerFailedNode, PAPER_FAILURES.repairRpcsPerFailedNode],
+        ['  of which routing table', r.tableRepairRpcsPerFailedNode, '-'],
+        ['  of which row requests', r.failed === 0 ? 0 : r.tableRowRequests / r.failed, '-'],
+        ['timeouts (before/no repair/repaired)', `${r.before.timeouts}/${r.afterNoRepair.timeouts}/${r.afterRepair.timeouts}`, '-'],
+        ['correct (before/no repair/repaired)', `${percent(r.before.correct)}/${percent(r.afterNoRepair.correct)}/${percent(r.afterRepair.correct)}`, '100%'],
+        ['dead table entries before/after sweep', `${r.deadEntriesBeforeRepair}/${r.deadEntriesAfterRepair}`, '-'],
+        ['wrong leaf sets after keep-alive', r.leafSetMismatches, '-'],
+      ]).forEach((l) => out(l));
+    },
+  },
+  replicas: {
+    summary: 'how often a lookup reaches the nearest of k replicas first (paper Sec. 5)',
+    flags: replicasFlags,
+    run(raw, out) {
+      const f = raw as FlagValues<typeof replicasFlags>;
+      const r = runReplicas(createScenario(scenarioOptions(f)), f.lookups, f.replicas);
+      if (f.json) return out(JSON.stringify(r));
+      out(`replicas: ${r.nodes} nodes, ${r.lookups} lookups, k=${r.replicas}, ${r.build} build (${r.buildMs} ms), routed in ${r.routeMs} ms`);
+      table(['metric', 'ours', `paper (k=${PAPER_REPLICAS.replicas})`], [
+        ['nearest replica reached first', percent(r.nearestFirst), percent(PAPER_REPLICAS.nearestFirst)],
+        ['  with the heuristic', percent(r.nearestFirstHeuristic), percent(PAPER_REPLICAS.nearestFirstHeuristic)],
+        ['one of the 2 nearest first', percent(r.twoNearestFirst), '-'],
+        ['  with the heuristic', percent(r.twoNearestFirstHeuristic), '-'],
+      ]).forEach((l) => out(l));
+    },
+  },
+  scale: {
+    summary: 'build and routing time and memory at large N (oracle build)',
+    flags: scaleFlags,
+    run(raw, out) {
+      const f = raw as Common;
+      checkHeap(f.nodes);
+      const scenario = createScenario(scenarioOptions(f));
+      const r = runScale(scenario, f.lookups, memoryMb());
+      if (f.json) return out(JSON.stringify(r));
+      out(`scale: ${r.nodes} nodes, ${r.lookups} lookups, ${r.build} build`);
+      table(['metric', 'ours', `paper (N=${PAPER_HOPS.nodes})`], [
+        ['build time', `${(r.buildMs / 1000).toFixed(1)} s`, '-'],
+        ['routing time', `${(r.routeMs / 1000).toFixed(1)} s (${r.lookupsPerSecond}/s)`, '-'],
+        ['mean hops', r.meanHops, PAPER_HOPS.meanHops],
+        ['max hops', r.maxHops, PAPER_HOPS.maxHops],
+        ['correct deliveries', percent(r.correct), '100%'],
+        ['rss / heap after build', `${r.rssMbAfterBuild} / ${r.heapUsedMbAfterBuild} MB`, '-'],
+        ['rss / heap at the end', `${r.rssMb} / ${r.heapUsedMb} MB`, '-'],
+      ]).forEach((l) => out(l));
+    },
+  },
+};
+
+/** Fails early, with the fix, instead of crashing hours in when the heap cannot hold the ring. */
+function checkHeap(nodes: number): void {
+  const limit = getHeapStatistics().heap_size_limit;
+  const needed = nodes * BYTES_PER_NODE;
+  if (needed > limit) {
+    const mb = Math.ceil((needed * 1.25) / 2 ** 20 / 1024) * 1024;
+    throw new HeapTooSmall(
+      `${nodes} nodes need about ${Math.round(needed / 2 ** 20)} MB of heap but the limit is ${Math.round(limit / 2 ** 20)} MB; ` +
+        `run with NODE_OPTIONS=--max-old-space-size=${mb}`,
+    );
+  }
+}
+
+export class HeapTooSmall extends Error {
+  override readonly name = 'HeapTooSmall';
+}
