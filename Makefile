@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export PATH := $(shell go env GOPATH 2>/dev/null)/bin:$(PATH)
 NODE_BIN := node_modules/.bin
 
-.PHONY: run test deps build test-deps clean
+.PHONY: run test deps build test-deps clean monitor
 
 deps: node_modules/.installed
 
@@ -29,6 +29,11 @@ test-deps:
 test: build test-deps
 	$(NODE_BIN)/jest --ci --json --outputFile=.jest-results.json --testLocationInResults=false
 	@node -e 'const r=require("./.jest-results.json"); console.log(`tests: $${r.numPassedTests} passed, $${r.numFailedTests} failed`)'
+
+# A local Prometheus (Debian's package) scraping every pod of the local ring, on 127.0.0.1:9090.
+monitor: build
+	bash test/setup/ensure-prometheus.sh
+	node dist/services/cli/src/main.js monitor
 
 clean:
 	rm -rf dist services/node/src/gen .pastry

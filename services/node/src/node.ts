@@ -16,6 +16,7 @@ import { RpcServer } from './rpc/server';
 import { MemoryStore } from './store/memory-store';
 import { RedisStore } from './store/redis-store';
 import type { Store } from './store/store';
+import { Telemetry } from './telemetry/telemetry';
 
 /** Node id: SHA-256 of the stable name (a restarted pod keeps its id), else random. */
 export function nodeIdFor(name: string): string {
@@ -36,6 +37,7 @@ export class PastryNode {
   readonly antiEntropy: AntiEntropy;
   readonly dht: Dht;
   readonly rpc: RpcServer;
+  readonly telemetry: Telemetry;
   private readonly peers = new PeerPool();
   private healthTimer: NodeJS.Timeout | undefined;
   private started = false;
@@ -48,9 +50,11 @@ export class PastryNode {
     const clock = { now: () => Date.now() };
     this.self = { id: nodeIdFor(config.nodeName), address: config.advertiseAddress, name: config.nodeName };
     this.log = createLogger({ node: this.self.id, name: config.nodeName }, config.logLevel);
-    this.store = store ?? (config.store === 'redis' ? new RedisStore(config.redisUrl) : new MemoryStore());
+    this.telemetry = new Telemetry(this.self, { host: config.host, metricsPort: config.metricsPort }, this.log);
+    this.store = this.telemetry.instrumentStore(store ?? (config.store === 'redis' ? new RedisStore(config.redisUrl) : new MemoryStore()));
     this.local = new ReplicaStore(this.store);
-    this.overlay = new Overlay(this.self, this.peers, config, clock, this.log);
+    this.overlay = new Overlay(this.self, this.peers, config, clock, this.log, this.telemetry.overlayHooks());
+    this.telemetry.watchOverlay(this.overlay, () => this.ready);
     this.replication = new Replication(this.overlay, this.peers, this.local, config, clock, this.log);
     this.antiEntropy = new AntiEntropy(
       this.overlay,
@@ -61,6 +65,7 @@ export class PastryNode {
       clock,
       this.log,
     );
+    this.telemetry.watchReplication(this.antiEntropy.stats);
     this.dht = new Dht(this.overlay, this.local, this.replication, config, clock);
     this.rpc = new RpcServer(
       dhtService({ dht: this.dht, overlay: this.overlay, store: this.store, log: this.log, now: clock.now }),
@@ -85,6 +90,7 @@ export class PastryNode {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
+    await this.telemetry.start();
     await this.store.start();
     this.boundPort = await this.rpc.bind(this.config.host, this.config.port);
     this.log.info('listening', { address: this.self.address, port: this.boundPort, store: this.store.kind });
@@ -123,6 +129,7 @@ export class PastryNode {
     await this.rpc.stop(Math.min(this.config.shutdownGraceMs, 2000));
     this.peers.close();
     await this.store.stop();
+    await this.telemetry.stop();
     this.log.info('stopped');
   }
 }

@@ -1,5 +1,6 @@
 import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
 import type { Logger } from '../logger';
+import { rpcTelemetry } from '../telemetry/rpc-telemetry';
 import { toServiceError } from './status';
 
 /** Deadline of an incoming call in ms since the epoch, capped for calls that set none. */
@@ -19,14 +20,17 @@ export function unary<Req, Res>(
   fn: (call: ServerUnaryCall<Req, Res>) => Promise<Res> | Res,
 ): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
   return (call, callback) => {
-    Promise.resolve()
-      .then(() => fn(call))
+    // Metrics for every call; the trace context, hop span and hop timings for routed ones.
+    const observed = rpcTelemetry().server(method, call.metadata, call.request);
+    observed
+      .run(() => Promise.resolve().then(() => fn(call)))
       .then(
-        (res) => callback(null, res),
+        (res) => callback(null, res, observed.end(0)),
         (error: unknown) => {
           const e = toServiceError(error);
           if (e.code === 13) log.error('request_failed', { method, error: String(error), stack: (error as Error)?.stack });
           else log.debug('request_rejected', { method, code: e.code, error: e.details });
+          observed.end(e.code ?? 2);
           callback(e);
         },
       );

@@ -1,5 +1,6 @@
 import { credentials, Metadata, type CallOptions, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
 import { LIMITS } from '../constants';
+import { rpcTelemetry } from '../telemetry/rpc-telemetry';
 import {
   PeerClient,
   type ForwardRequest,
@@ -75,7 +76,7 @@ export class PeerPool {
   call<M extends keyof PeerCalls>(address: string, method: M, request: PeerCalls[M][0], ctx: CallContext): Promise<PeerCalls[M][1]> {
     const c = this.client(address);
     const fn = (c[method] as unknown as Unary<PeerCalls[M][0], PeerCalls[M][1]>).bind(c);
-    return call(fn, request, ctx);
+    return call(fn, request, ctx, method);
   }
 }
 
@@ -94,17 +95,20 @@ export interface PeerCalls {
   leave: [LeaveRequest, LeaveResponse];
 }
 
-function call<Req, Res>(method: Unary<Req, Res>, request: Req, ctx: CallContext): Promise<Res> {
+function call<Req, Res>(method: Unary<Req, Res>, request: Req, ctx: CallContext, name: string): Promise<Res> {
   return new Promise<Res>((resolve, reject) => {
     if (ctx.signal?.aborted) {
       reject(Object.assign(new Error('cancelled'), { code: 1 }));
       return;
     }
-    const handle = method(request, ctx.metadata ?? new Metadata(), { deadline: new Date(ctx.deadline) }, (err, res) => {
+    // Client metrics; the trace context goes out with the call, hop timings come back in trailers.
+    const observed = rpcTelemetry().client(name, ctx.metadata);
+    const handle = method(request, observed.metadata, { deadline: new Date(ctx.deadline) }, (err, res) => {
       ctx.signal?.removeEventListener('abort', onAbort);
       if (err) reject(err);
       else resolve(res);
     });
+    handle.on('status', (s) => observed.end(s.code, s.metadata));
     const onAbort = (): void => handle.cancel();
     ctx.signal?.addEventListener('abort', onAbort, { once: true });
   });

@@ -1,0 +1,150 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { STORE_BUCKETS } from './buckets';
+
+/** Store operations timed by the instrumented store. */
+export const STORE_OPERATIONS = ['get', 'put', 'delete', 'range', 'count'] as const;
+export type StoreOperation = (typeof STORE_OPERATIONS)[number];
+
+/** What replication and anti-entropy report; the no-op below serves tests and tools. */
+export interface StorageEvents {
+  /** Anti-entropy (or read repair) wrote `n` objects that were missing or stale here or on a peer. */
+  repaired(n?: number): void;
+  /** `n` objects were handed off to the nodes that are now responsible for them. */
+  handedOff(n?: number): void;
+  /** Objects this node is root of that have fewer than k live replicas, as last counted. */
+  setUnderReplicated(n: number): void;
+}
+
+export const NO_STORAGE_EVENTS: StorageEvents = {
+  repaired: () => undefined,
+  handedOff: () => undefined,
+  setUnderReplicated: () => undefined,
+};
+
+/** Running totals kept by anti-entropy (AntiEntropy.stats), read on every scrape. */
+export interface ReplicationStats {
+  readonly repaired: number;
+  readonly handedOff: number;
+  readonly underReplicated: number;
+}
+
+/** What the store holds now, read on every scrape. */
+export interface StoreContents {
+  objects(): number;
+  bytes(): number;
+  healthy(): boolean;
+}
+
+/**
+ * pastry_store_objects, pastry_store_bytes, pastry_store_up,
+ * pastry_store_operation_duration_seconds{operation,store}, pastry_under_replicated_objects,
+ * pastry_antientropy_repairs_total, pastry_handoff_objects_total.
+ */
+export class StorageMetrics implements StorageEvents {
+  private readonly repairs: Counter;
+  private readonly handoffs: Counter;
+  private readonly underReplicated: Gauge;
+  private readonly duration: Histogram<'operation' | 'store'>;
+  private contents: StoreContents | undefined;
+  private replication: ReplicationStats | undefined;
+  private seen = { repaired: 0, handedOff: 0 };
+
+  constructor(registry: Registry) {
+    const self = this;
+    new Gauge({
+      name: 'pastry_store_objects',
+      help: 'Live objects (tombstones excluded) in this node\'s store.',
+      registers: [registry],
+      collect() {
+        this.set(self.contents?.objects() ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'pastry_store_bytes',
+      help: 'Bytes of the values of the live objects in this node\'s store.',
+      registers: [registry],
+      collect() {
+        this.set(self.contents?.bytes() ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'pastry_store_up',
+      help: '1 while the store (the Redis sidecar, or memory) is reachable.',
+      registers: [registry],
+      collect() {
+        this.set(self.contents?.healthy() === false ? 0 : 1);
+      },
+    });
+    this.duration = new Histogram({
+      name: 'pastry_store_operation_duration_seconds',
+      help: 'Latency of one store operation, by operation and store kind (memory or redis).',
+      labelNames: ['operation', 'store'],
+      buckets: STORE_BUCKETS,
+      registers: [registry],
+    });
+    this.underReplicated = new Gauge({
+      name: 'pastry_under_replicated_objects',
+      help: 'Objects this node is root of with fewer than k live replicas, as last counted.',
+      registers: [registry],
+      collect() {
+        if (self.replication) this.set(Math.max(0, self.replication.underReplicated));
+      },
+    });
+    this.repairs = new Counter({
+      name: 'pastry_antientropy_repairs_total',
+      help: 'Objects written by anti-entropy or read repair because a replica was missing or stale.',
+      registers: [registry],
+      collect() {
+        self.catchUp('repaired', (n) => this.inc(n));
+      },
+    });
+    this.handoffs = new Counter({
+      name: 'pastry_handoff_objects_total',
+      help: 'Objects handed off to the nodes now responsible for them (joins and leaves).',
+      registers: [registry],
+      collect() {
+        self.catchUp('handedOff', (n) => this.inc(n));
+      },
+    });
+    this.underReplicated.set(0);
+    this.repairs.inc(0);
+    this.handoffs.inc(0);
+  }
+
+  /** Reads objects and bytes from here on every scrape; zeroes the latency series of this store kind. */
+  watch(kind: string, contents: StoreContents): void {
+    this.contents = contents;
+    for (const operation of STORE_OPERATIONS) this.duration.zero({ operation, store: kind });
+  }
+
+  /**
+   * Reads repairs, handoffs and under-replicated objects from anti-entropy's running totals
+   * on every scrape. Use either this or the repaired/handedOff/setUnderReplicated calls.
+   */
+  watchReplication(stats: ReplicationStats): void {
+    this.replication = stats;
+    this.seen = { repaired: 0, handedOff: 0 };
+  }
+
+  private catchUp(key: 'repaired' | 'handedOff', inc: (n: number) => void): void {
+    const now = this.replication?.[key] ?? 0;
+    if (now > this.seen[key]) inc(now - this.seen[key]);
+    this.seen[key] = Math.max(this.seen[key], now);
+  }
+
+  observe(operation: StoreOperation, store: string, seconds: number): void {
+    this.duration.labels({ operation, store }).observe(seconds);
+  }
+
+  repaired(n = 1): void {
+    if (n > 0) this.repairs.inc(n);
+  }
+
+  handedOff(n = 1): void {
+    if (n > 0) this.handoffs.inc(n);
+  }
+
+  setUnderReplicated(n: number): void {
+    this.underReplicated.set(Math.max(0, n));
+  }
+}

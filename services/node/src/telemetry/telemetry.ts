@@ -1,0 +1,89 @@
+import type { NodeHandle } from '../core/node-handle';
+import type { Logger } from '../logger';
+import type { OverlayHooks } from '../overlay/overlay';
+import type { Store } from '../store/store';
+import { InstrumentedStore } from './instrumented-store';
+import { PastryMetrics, type OverlayView } from './metrics';
+import { MetricsServer } from './metrics-server';
+import { installRpcTelemetry, NodeRpcTelemetry, recordHopDecision } from './rpc-telemetry';
+import type { ReplicationStats, StorageEvents } from './storage-metrics';
+import { Tracing } from './tracing';
+
+export interface TelemetryConfig {
+  /** Address the /metrics server binds (the node's PASTRY_HOST). */
+  host: string;
+  /** PASTRY_METRICS_PORT; 0 turns the metrics server off. */
+  metricsPort: number;
+}
+
+/**
+ * Metrics and traces of one node process: the Prometheus registry and its /metrics server,
+ * the OpenTelemetry tracer (off unless OTEL_* configures an exporter), the overlay hooks,
+ * the store decorator and the rpc/ seam.
+ */
+export class Telemetry {
+  readonly metrics: PastryMetrics;
+  readonly tracing: Tracing;
+  private readonly server: MetricsServer;
+  metricsPort = 0;
+
+  constructor(
+    private readonly self: NodeHandle,
+    private readonly config: TelemetryConfig,
+    private readonly log: Logger,
+    env: NodeJS.ProcessEnv = process.env,
+  ) {
+    this.metrics = new PastryMetrics(self.id);
+    this.tracing = new Tracing(env, { 'service.name': 'pastry-node', 'service.instance.id': self.name || self.id, 'pastry.node.id': self.id }, log);
+    this.server = new MetricsServer(this.metrics, log);
+    installRpcTelemetry(new NodeRpcTelemetry(self, this.metrics, this.tracing.enabled ? this.tracing.tracer : undefined));
+  }
+
+  /** What replication, handoff and anti-entropy report (repairs, handoffs, under-replicated). */
+  get storage(): StorageEvents {
+    return this.metrics.storage;
+  }
+
+  /** Routing decisions, membership and maintenance, for metrics and the hop spans. */
+  overlayHooks(): OverlayHooks {
+    return {
+      onHop: (reason, _key, hopIndex, prefixLength) => {
+        this.metrics.hop(reason, hopIndex);
+        recordHopDecision(reason, hopIndex, prefixLength);
+      },
+      onMembership: (event) => this.metrics.membershipEvent(event),
+      onMaintenanceMessage: (kind) => this.metrics.maintenanceMessage(kind),
+    };
+  }
+
+  /** Anti-entropy's running totals (repairs, handoffs, under-replicated), read on every scrape. */
+  watchReplication(stats: ReplicationStats): void {
+    this.metrics.storage.watchReplication(stats);
+  }
+
+  /** The store, timed and traced, with its objects and bytes counted. */
+  instrumentStore(store: Store): Store {
+    return new InstrumentedStore(store, this.metrics.storage);
+  }
+
+  /** The overlay the state gauges read; `ready` is the node's readiness (pastry_node_ready). */
+  watchOverlay(overlay: OverlayView, ready?: () => boolean): void {
+    this.metrics.watchOverlay(overlay, ready);
+  }
+
+  /** Starts the /metrics server. A port that cannot be bound is logged, not fatal. */
+  async start(): Promise<void> {
+    if (this.config.metricsPort === 0) return;
+    try {
+      this.metricsPort = await this.server.start(this.config.host, this.config.metricsPort);
+      this.log.info('metrics_listening', { address: `${this.config.host}:${this.metricsPort}` });
+    } catch (error) {
+      this.log.error('metrics_bind_failed', { host: this.config.host, port: this.config.metricsPort, error: String(error) });
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.server.stop();
+    await this.tracing.shutdown();
+  }
+}
