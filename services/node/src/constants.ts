@@ -35,6 +35,8 @@ export const REPLICATION = {
   maxScanObjects: 200_000,
   /** Objects pushed or pulled per peer per anti-entropy round. */
   maxRepairsPerPeerPerRound: 1024,
+  /** Objects handed off per anti-entropy round. */
+  maxHandoffPerRound: 4096,
   /** Peers synchronised at once in a round. */
   syncFanout: 8,
 } as const;

@@ -169,39 +169,55 @@ export class AntiEntropy {
   /** Objects this node is no longer a replica of go to their replica set, then are dropped. */
   private async handOff(items: { object: StoredObject; targets: NodeHandle[] }[]): Promise<void> {
     const deadline = this.clock.now() + this.config.rpcTimeoutMs * 4;
-    for (const { object, targets } of items.slice(0, REPLICATION.maxRepairsPerPeerPerRound)) {
-      const { object: full } = await this.local.read(object.guid);
-      if (!full) continue;
-      const results = await Promise.allSettled(targets.map((t) => this.replication.push(t, [full], deadline)));
-      if (results.every((r) => r.status === 'fulfilled') && (await this.local.dropIfUnchanged(full))) this.stats.handedOff++;
+    const batch = items.slice(0, REPLICATION.maxHandoffPerRound);
+    const delivered = await this.pushAll(batch, deadline);
+    for (const { object } of batch) {
+      if (delivered.has(object.guid) && (await this.local.dropIfUnchanged(object))) this.stats.handedOff++;
     }
   }
 
   /**
-   * A graceful leave: every object goes to the replica set it has without this node.
-   * Returns the objects that reached all of their targets.
+   * Sends each object to all of its targets, in batched messages, one stream per target in
+   * parallel. Returns the GUIDs that reached every target.
    */
-  async handOffAll(deadline: number): Promise<{ handedOff: number; failed: number }> {
-    const objects = await this.local.store.range(MIN_ID, MAX_ID, REPLICATION.maxScanObjects);
+  private async pushAll(items: { object: StoredObject; targets: NodeHandle[] }[], deadline: number): Promise<Set<Id>> {
+    const full = new Map<Id, StoredObject>();
+    for (let i = 0; i < items.length; i += REPLICATION.maxObjectsPerMessage) {
+      const reads = await Promise.all(items.slice(i, i + REPLICATION.maxObjectsPerMessage).map(({ object }) => this.local.read(object.guid)));
+      for (const r of reads) if (r.object) full.set(r.object.guid, r.object);
+    }
     const byTarget = new Map<Id, { peer: NodeHandle; objects: StoredObject[] }>();
-    for (const o of objects) {
-      for (const n of replicaSet(this.overlay.state, o.guid, this.config.replicas, this.overlay.self.id)) {
-        let entry = byTarget.get(n.id);
-        if (!entry) byTarget.set(n.id, (entry = { peer: n, objects: [] }));
+    for (const { object, targets } of items) {
+      const o = full.get(object.guid);
+      if (!o) continue;
+      for (const t of targets) {
+        let entry = byTarget.get(t.id);
+        if (!entry) byTarget.set(t.id, (entry = { peer: t, objects: [] }));
         entry.objects.push(o);
       }
     }
-    const failedGuids = new Set<Id>();
+    const failed = new Set<Id>();
     await Promise.all(
-      [...byTarget.values()].map(async ({ peer, objects: list }) => {
+      [...byTarget.values()].map(async ({ peer, objects }) => {
         try {
-          await this.replication.push(peer, list, deadline);
+          await this.replication.push(peer, objects, deadline);
         } catch {
-          list.forEach((o) => failedGuids.add(o.guid));
+          objects.forEach((o) => failed.add(o.guid));
         }
       }),
     );
-    return { handedOff: objects.length - failedGuids.size, failed: failedGuids.size };
+    return new Set([...full.keys()].filter((g) => !failed.has(g)));
+  }
+
+  /**
+   * A graceful leave: every object goes to the replica set it has without this node.
+   * Returns how many objects reached all of their targets.
+   */
+  async handOffAll(deadline: number): Promise<{ handedOff: number; failed: number }> {
+    const objects = await this.scan();
+    const items = objects.map((object) => ({ object, targets: replicaSet(this.overlay.state, object.guid, this.config.replicas, this.overlay.self.id) }));
+    const delivered = await this.pushAll(items, deadline);
+    return { handedOff: delivered.size, failed: objects.length - delivered.size };
   }
 
   /** The receiving side of a digest exchange. */
