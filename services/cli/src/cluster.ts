@@ -66,9 +66,16 @@ function writeState(runDir: string, state: ClusterState): void {
 export function isRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  // A killed pod whose parent is gone may linger as a zombie where nothing reaps orphans
+  // (as in some containers): signal 0 still succeeds, but it is dead.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true;
   }
 }
 
