@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export PATH := $(shell go env GOPATH 2>/dev/null)/bin:$(PATH)
 NODE_BIN := node_modules/.bin
 
-.PHONY: run test deps build test-deps clean monitor bench-observability
+.PHONY: run test deps build test-deps clean monitor bench-observability bench
 
 deps: node_modules/.installed
 
@@ -44,3 +44,7 @@ clean:
 	rm -rf dist services/node/src/gen .pastry
 
 -include k8s/k8s.mk
+
+# Benchmarks of the real system, side by side (not part of make test).
+bench: build
+	BENCH_NO_BUILD=1 bash bench/run.sh $(BENCH_ARGS)
