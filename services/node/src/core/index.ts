@@ -7,3 +7,4 @@ export * from './routing-state';
 export * from './join';
 export * from './replicas';
 export * from './rtt-estimator';
+export * from './maintenance';

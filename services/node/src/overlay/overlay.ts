@@ -5,6 +5,7 @@ import type { NodeHandle } from '../core/node-handle';
 import { RoutingState, type HopReason } from '../core/routing-state';
 import { adoptJoinState, joinContribution } from '../core/join';
 import { RttEstimator } from '../core/rtt-estimator';
+import { leafSetEdges, maintenanceTargets } from '../core/maintenance';
 import { LIMITS } from '../constants';
 import { DeadlineExceededError, InvalidArgumentError, UnavailableError } from '../errors';
 import type { Logger } from '../logger';
@@ -189,28 +190,34 @@ export class Overlay {
   }
 
   /**
-   * One round: exchange leaf sets with every leaf-set member, each under a timeout adapted to
-   * its measured RTT; a member that misses it becomes a suspect. Every few rounds, refresh one
-   * routing-table row from a node of that row.
+   * One round: exchange leaf sets with the nearest member on each side and, in turn, a few
+   * others (core/maintenance.ts), each under a timeout adapted to its measured RTT; a member
+   * that misses it becomes a suspect. Every few rounds, refresh one routing-table row.
    */
   async maintain(): Promise<void> {
     if (!this.ready) return;
     this.rounds++;
-    const members = this.state.leafSet.members().slice(0, LIMITS.maintenanceFanout);
-    const message: LeafSetMessage = { sender: toNodeInfo(this.self), leafSet: this.leafSetInfos() };
-    await Promise.all(
-      members.map(async (n) => {
-        const t0 = performance.now();
-        this.countMaintenance('exchange_leaf_set');
-        try {
-          const res = await this.peers.call(n.address, 'exchangeLeafSet', message, { deadline: this.clock.now() + this.rtt.timeoutMs(n.id) });
-          this.takeLeafSetMessage(res, performance.now() - t0);
-        } catch (error) {
-          this.peerFailed(n, error);
-        }
-      }),
-    );
+    const targets = maintenanceTargets(this.state.leafSet, this.rounds).slice(0, LIMITS.maintenanceFanout);
+    await Promise.all(targets.map((n) => this.exchangeWith(n)));
     if (this.rounds % TABLE_REFRESH_ROUNDS === 0) await this.refreshTableRow();
+  }
+
+  private async exchangeWith(n: NodeHandle): Promise<void> {
+    const message: LeafSetMessage = { sender: toNodeInfo(this.self), leafSet: this.leafSetInfos() };
+    const t0 = performance.now();
+    this.countMaintenance('exchange_leaf_set');
+    try {
+      const res = await this.peers.call(n.address, 'exchangeLeafSet', message, { deadline: this.clock.now() + this.rtt.timeoutMs(n.id) });
+      this.takeLeafSetMessage(res, performance.now() - t0);
+    } catch (error) {
+      this.peerFailed(n, error);
+    }
+  }
+
+  /** A member left the leaf set: the farthest members know who takes its place. */
+  private async refillLeafSet(): Promise<void> {
+    if (this.stopped || !this.ready) return;
+    await Promise.all(leafSetEdges(this.state.leafSet).map((n) => this.exchangeWith(n)));
   }
 
   /** Asks a random entry of a random filled row for that row: the table tracks the ring. */
@@ -306,12 +313,12 @@ export class Overlay {
       }
     }
     if (this.stopped) return;
-    this.state.forget(node.id, this.clock.now());
+    const leafSetChanged = this.state.forget(node.id, this.clock.now());
     this.rtt.forget(node.id);
     this.peers.drop(node.address);
     this.hooks.onMembership?.('failure', node);
     this.log.warn('peer_failed', { peer: node.name || node.id, address: node.address, code });
-    await this.repairSlot(node);
+    await Promise.all([this.repairSlot(node), leafSetChanged ? this.refillLeafSet() : undefined]);
   }
 
   private deadline(multiplier = 1): number {
@@ -432,9 +439,10 @@ export class Overlay {
   /** A peer left gracefully: drop it at once rather than wait to find it dead. */
   peerLeft(node: NodeHandle): void {
     if (this.state.knows(node.id)) this.hooks.onMembership?.('leave', node);
-    this.state.forget(node.id, this.clock.now());
+    const leafSetChanged = this.state.forget(node.id, this.clock.now());
     this.peers.drop(node.address);
     this.log.info('peer_left', { peer: node.name || node.id });
+    if (leafSetChanged) void this.refillLeafSet();
   }
 
   /** Tells the leaf set this node is leaving. */
