@@ -10,7 +10,7 @@ import { throwIfError, type Delivery, type Overlay } from '../overlay/overlay';
 import type { StoredObject } from '../store/store';
 import { guidForContent, guidForName, sha256 } from './guid';
 import type { ReplicaStore } from './replica-store';
-import type { Replication } from './replication';
+import { SupersededError, type Replication, type WriteOutcome } from './replication';
 
 export interface DhtConfig {
   maxValueBytes: number;
@@ -24,12 +24,16 @@ export interface Routed {
 
 const EMPTY = Buffer.alloc(0);
 
+/** Writes of one put or remove when replicas keep reporting newer versions. */
+const SUPERSEDED_RETRIES = 3;
+
 /**
  * The DHT on the overlay: client operations are routed towards the key's root, which
  * coordinates the k replicas; a read is answered by the first node on the route holding one.
  */
 export class Dht {
   private leaving = false;
+  private lastVersion = 0;
 
   constructor(
     private readonly overlay: Overlay,
@@ -117,9 +121,31 @@ export class Dht {
     }
   }
 
-  /** Versions only grow: at least the clock, and above any version the root has seen. */
-  private nextVersion(previous: StoredObject | undefined): number {
-    return Math.max(this.clock.now(), (previous?.version ?? 0) + 1);
+  /**
+   * Versions only grow: at least the clock, above the root's copy, above a version replicas
+   * reported newer (`floor`), and above every version this node issued before, so that two
+   * writes coordinated here in the same millisecond never share a (version, writer).
+   */
+  private nextVersion(previous: StoredObject | undefined, floor = 0): number {
+    this.lastVersion = Math.max(this.clock.now(), (previous?.version ?? 0) + 1, floor + 1, this.lastVersion + 1);
+    return this.lastVersion;
+  }
+
+  /**
+   * Writes what `make(floor)` builds; when replicas kept a newer version (an earlier root's
+   * clock ran ahead of ours), builds it again above that version and writes again.
+   */
+  private async writeAbove(make: (floor: number) => StoredObject, deadline: number): Promise<{ object: StoredObject; outcome: WriteOutcome }> {
+    let floor = 0;
+    for (let attempt = 1; ; attempt++) {
+      const object = make(floor);
+      try {
+        return { object, outcome: await this.replication.write(object, deadline) };
+      } catch (error) {
+        if (!(error instanceof SupersededError) || attempt >= SUPERSEDED_RETRIES) throw error;
+        floor = error.newerVersion;
+      }
+    }
   }
 
   private async coordinatePut(guid: Id, req: ForwardRequest, deadline: number): Promise<Delivery> {
@@ -131,21 +157,25 @@ export class Dht {
     const previous = await this.localCopy(guid);
     // Content-addressed objects are immutable: the same bytes keep their version.
     const unchanged = req.contentAddressed && previous && !previous.tombstone && previous.hash === hash;
-    const object: StoredObject = unchanged
-      ? previous
-      : {
-          guid,
-          value: Buffer.from(req.value),
-          version: this.nextVersion(previous),
-          writer: this.overlay.self.id,
-          hash,
-          size: req.value.length,
-          createdAt: this.clock.now(),
-          tombstone: false,
-          contentAddressed: req.contentAddressed,
-        };
-    const { acknowledged, replacedLive } = await this.replication.write(object, deadline);
-    return { found: replacedLive, value: EMPTY, acknowledged, version: object.version };
+    const value = Buffer.from(req.value);
+    const { object, outcome } = await this.writeAbove(
+      (floor) =>
+        unchanged && floor === 0
+          ? previous
+          : {
+              guid,
+              value,
+              version: this.nextVersion(previous, floor),
+              writer: this.overlay.self.id,
+              hash,
+              size: req.value.length,
+              createdAt: this.clock.now(),
+              tombstone: false,
+              contentAddressed: req.contentAddressed,
+            },
+      deadline,
+    );
+    return { found: outcome.replacedLive, value: EMPTY, acknowledged: outcome.acknowledged, version: object.version };
   }
 
   private async coordinateGet(guid: Id, deadline: number): Promise<Delivery> {
@@ -158,19 +188,22 @@ export class Dht {
 
   private async coordinateRemove(guid: Id, deadline: number): Promise<Delivery> {
     const previous = await this.localCopy(guid);
-    const tombstone: StoredObject = {
-      guid,
-      value: EMPTY,
-      version: this.nextVersion(previous),
-      writer: this.overlay.self.id,
-      hash: sha256(EMPTY).toString('hex'),
-      size: 0,
-      createdAt: this.clock.now(),
-      tombstone: true,
-      contentAddressed: false,
-    };
-    const { acknowledged, replacedLive } = await this.replication.write(tombstone, deadline);
-    return { found: replacedLive || (previous !== undefined && !previous.tombstone), value: EMPTY, acknowledged, version: tombstone.version };
+    const { object: tombstone, outcome } = await this.writeAbove(
+      (floor) => ({
+        guid,
+        value: EMPTY,
+        version: this.nextVersion(previous, floor),
+        writer: this.overlay.self.id,
+        hash: sha256(EMPTY).toString('hex'),
+        size: 0,
+        createdAt: this.clock.now(),
+        tombstone: true,
+        contentAddressed: false,
+      }),
+      deadline,
+    );
+    const found = outcome.replacedLive || (previous !== undefined && !previous.tombstone);
+    return { found, value: EMPTY, acknowledged: outcome.acknowledged, version: tombstone.version };
   }
 
   private checkValue(value: Buffer): void {

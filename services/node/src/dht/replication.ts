@@ -8,7 +8,7 @@ import type { Overlay } from '../overlay/overlay';
 import type { PeerPool } from '../rpc/peer-client';
 import { toNodeInfo } from '../rpc/codec';
 import type { StoredObject } from '../store/store';
-import { fromRecord, toRecord } from './records';
+import { fromMeta, fromRecord, toRecord } from './records';
 import type { ReplicaStore } from './replica-store';
 
 export interface ReplicationConfig {
@@ -23,6 +23,22 @@ export interface WriteOutcome {
   acknowledged: number;
   /** A replica replaced a live object (a remove that removed something). */
   replacedLive: boolean;
+}
+
+/**
+ * Too few replicas took a write because they hold a newer version: one written by an earlier
+ * root whose clock ran ahead of this one's. The root writes again above `newerVersion`.
+ */
+export class SupersededError extends UnavailableError {
+  constructor(readonly newerVersion: number) {
+    super(`replicas hold version ${newerVersion}, newer than this write`);
+  }
+}
+
+interface ReplicaReply {
+  replacedLive: boolean;
+  /** The replica kept its copy: it is strictly newer than the object sent. */
+  newerVersion?: number;
 }
 
 /**
@@ -49,8 +65,9 @@ export class Replication {
   }
 
   /**
-   * Writes the object on every replica; resolves once `writeQuorum` confirmed, rejects with
-   * UNAVAILABLE when that can no longer happen. Writes still in flight go on.
+   * Writes the object on every replica; resolves once `writeQuorum` stored it (or already held
+   * this very version), rejects when that can no longer happen: with SupersededError when
+   * replicas kept a newer version, else UNAVAILABLE. Writes still in flight go on.
    */
   write(object: StoredObject, deadline: number): Promise<WriteOutcome> {
     const targets = this.replicaSet(object.guid);
@@ -58,6 +75,7 @@ export class Replication {
     return new Promise((resolve, reject) => {
       let acks = 0;
       let failures = 0;
+      let newest: number | undefined;
       let replacedLive = false;
       let settled = false;
       const done = (): void => {
@@ -67,14 +85,20 @@ export class Replication {
           resolve({ acknowledged: acks, replacedLive });
         } else if (failures > targets.length - need) {
           settled = true;
-          reject(new UnavailableError(`only ${acks} of ${targets.length} replicas confirmed the write; ${need} are needed`));
+          if (newest !== undefined) reject(new SupersededError(newest));
+          else reject(new UnavailableError(`only ${acks} of ${targets.length} replicas confirmed the write; ${need} are needed`));
         }
       };
       for (const target of targets) {
         this.writeTo(target, object, deadline).then(
           (r) => {
-            acks++;
-            replacedLive ||= r;
+            if (r.newerVersion !== undefined) {
+              failures++;
+              newest = Math.max(newest ?? 0, r.newerVersion);
+            } else {
+              acks++;
+              replacedLive ||= r.replacedLive;
+            }
             done();
           },
           (error: unknown) => {
@@ -89,14 +113,17 @@ export class Replication {
     });
   }
 
-  /** One replica write; resolves to whether it replaced a live object. */
-  private async writeTo(target: NodeHandle, object: StoredObject, deadline: number): Promise<boolean> {
+  /** One replica write. */
+  private async writeTo(target: NodeHandle, object: StoredObject, deadline: number): Promise<ReplicaReply> {
     if (target.id === this.overlay.self.id) {
-      const { previous } = await this.local.apply(object);
-      return previous !== undefined && !previous.tombstone;
+      const { result, previous } = await this.local.apply(object);
+      if (result === 'stale' && previous && compareVersions(previous, object) > 0) return { replacedLive: false, newerVersion: previous.version };
+      return { replacedLive: result === 'applied' && previous !== undefined && !previous.tombstone };
     }
     const res = await this.peers.call(target.address, 'storeReplicas', { sender: toNodeInfo(this.overlay.self), objects: [toRecord(object)] }, { deadline });
-    return res.replacedLive > 0;
+    const newer = res.newer.find((m) => fromMeta(m).guid === object.guid);
+    if (newer) return { replacedLive: false, newerVersion: Number(newer.version) };
+    return { replacedLive: res.replacedLive > 0 };
   }
 
   /** Pushes objects to one peer in bounded messages; returns how many it applied. */

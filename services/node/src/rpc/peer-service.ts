@@ -3,7 +3,8 @@ import type { AntiEntropy } from '../dht/anti-entropy';
 import { fromRecord, toMeta, toRecord } from '../dht/records';
 import type { ReplicaStore } from '../dht/replica-store';
 import { InvalidArgumentError } from '../errors';
-import type { PeerServer } from '../gen/pastry/v1/peer';
+import type { ObjectMeta, PeerServer } from '../gen/pastry/v1/peer';
+import { compareVersions } from '../core/replicas';
 import type { Logger } from '../logger';
 import type { Overlay } from '../overlay/overlay';
 import { fromNodeInfo, keyFromBytes, toNodeInfo } from './codec';
@@ -50,13 +51,15 @@ export function peerService(deps: PeerServiceDeps): PeerServer {
       let applied = 0;
       let stale = 0;
       let replacedLive = 0;
+      const newer: ObjectMeta[] = [];
       for (const o of objects) {
         const { result, previous } = await deps.local.apply(o);
         if (result === 'applied') applied++;
         else stale++;
         if (result === 'applied' && previous && !previous.tombstone) replacedLive++;
+        if (result === 'stale' && previous && compareVersions(previous, o) > 0) newer.push(toMeta(previous));
       }
-      return { applied, stale, replacedLive };
+      return { applied, stale, replacedLive, newer };
     }),
     fetchReplicas: unary(log, 'Peer.FetchReplicas', async (call) => {
       if (call.request.guids.length > REPLICATION.maxObjectsPerMessage) throw new InvalidArgumentError(`at most ${REPLICATION.maxObjectsPerMessage} GUIDs per message`);
