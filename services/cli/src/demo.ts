@@ -38,8 +38,15 @@ export async function demoCommand(nodes: number, options: ClusterOptions, timeou
   io.out(table(['name', 'GUID', 'hop path of the put', 'get'], rows));
   io.out(`\nthe ring stays up; try:\n  npx pastry route greeting\n  npx pastry ring\n  npx pastry get greeting\nCtrl-C stops it.`);
   await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
+    // Signal listeners alone do not keep Node running: without this timer the command would
+    // return at once and leave the pods behind.
+    const keepAlive = setInterval(() => undefined, 60_000);
+    const stop = (): void => {
+      clearInterval(keepAlive);
+      resolve();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
   });
   io.out('\nstopping the ring...');
   await clusterDown(runDir);
