@@ -1,5 +1,6 @@
 /** Process helpers: resident memory of a pid, liveness, waiting for exit. */
 import { readFileSync } from 'node:fs';
+import { loadBuild } from './build.mjs';
 
 /** VmRSS of a process in MiB, or NaN when it cannot be read. */
 export function rssMiB(pid) {
@@ -11,24 +12,8 @@ export function rssMiB(pid) {
   }
 }
 
-export function isRunning(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-export async function waitForExit(pids, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  let left = pids.filter(isRunning);
-  while (left.length > 0 && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 50));
-    left = left.filter(isRunning);
-  }
-  return left;
-}
+// The pods' own liveness check, which also tells a zombie from a live process.
+export const { isRunning, waitForExit } = loadBuild().cluster;
 
 export function killQuietly(pid, signal = 'SIGKILL') {
   try {

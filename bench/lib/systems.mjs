@@ -9,23 +9,13 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadBuild } from './build.mjs';
 import { KadCluster } from './kad-cluster.mjs';
 import { killQuietly, rssMiB, signalAll, waitForExit } from './proc.mjs';
 
 const require = createRequire(import.meta.url);
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = path.join(ROOT, 'dist/services/cli/src');
 const grpc = require('@grpc/grpc-js');
 const Redis = require('ioredis');
-
-/** The compiled CLI modules (make build); a clear message when they are missing. */
-export function loadBuild() {
-  try {
-    return { cluster: require(path.join(CLI, 'cluster.js')), client: require(path.join(CLI, 'client.js')) };
-  } catch (error) {
-    throw new Error(`cannot load the build in ${CLI} (run \`make build\` first): ${error.message}`);
-  }
-}
 
 const { cluster, client } = loadBuild();
 
