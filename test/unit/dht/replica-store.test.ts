@@ -10,11 +10,11 @@ const hash = (b: Buffer | string) => createHash('sha256').update(b).digest('hex'
 describe('ReplicaStore', () => {
   const guid = 'a'.repeat(32);
 
-  it('applies a newer version and ignores an older or equal one (last writer wins)', async () => {
+  it('applies a newer version and ignores an older or equal one, saying which (last writer wins)', async () => {
     const r = new ReplicaStore(new MemoryStore());
     expect((await r.apply(object(guid, 'v2', { version: 2 }))).result).toBe('applied');
-    expect((await r.apply(object(guid, 'v1', { version: 1 }))).result).toBe('stale');
-    expect((await r.apply(object(guid, 'v2', { version: 2 }))).result).toBe('stale');
+    expect((await r.apply(object(guid, 'v1', { version: 1 }))).result).toBe('newer');
+    expect((await r.apply(object(guid, 'v2', { version: 2 }))).result).toBe('same');
     expect((await r.apply(object(guid, 'v2b', { version: 2, writer: 'b'.repeat(32) }))).result).toBe('applied');
     expect((await r.read(guid)).object!.value.toString()).toBe('v2b');
   });

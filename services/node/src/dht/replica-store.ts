@@ -4,7 +4,8 @@ import { UnavailableError } from '../errors';
 import type { Store, StoredObject } from '../store/store';
 import { sha256 } from './guid';
 
-export type ApplyResult = 'applied' | 'stale';
+/** Written; or not, because the stored copy is this very version, or newer. */
+export type ApplyResult = 'applied' | 'same' | 'newer';
 
 /**
  * The node's store seen as a set of replicas: writes apply last-writer-wins, one at a time
@@ -19,12 +20,15 @@ export class ReplicaStore {
     return this.store.healthy();
   }
 
-  /** Writes `object` unless the stored copy is as new or newer. */
+  /** Writes `object` unless the (intact) stored copy is as new or newer. */
   apply(object: StoredObject): Promise<{ result: ApplyResult; previous: StoredObject | undefined }> {
     return this.withLock(object.guid, async () => {
       this.checkHealthy();
       const previous = await this.store.get(object.guid);
-      if (previous && compareVersions(previous, object) >= 0 && isIntact(previous)) return { result: 'stale' as const, previous };
+      // Hash the stored bytes only when they would win: a corrupt copy never does.
+      const order = previous ? compareVersions(previous, object) : -1;
+      const kept = order >= 0 && isIntact(previous!);
+      if (kept) return { result: order > 0 ? ('newer' as const) : ('same' as const), previous };
       await this.store.put(object);
       return { result: 'applied' as const, previous };
     });

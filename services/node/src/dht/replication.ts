@@ -117,7 +117,7 @@ export class Replication {
   private async writeTo(target: NodeHandle, object: StoredObject, deadline: number): Promise<ReplicaReply> {
     if (target.id === this.overlay.self.id) {
       const { result, previous } = await this.local.apply(object);
-      if (result === 'stale' && previous && compareVersions(previous, object) > 0) return { replacedLive: false, newerVersion: previous.version };
+      if (result === 'newer') return { replacedLive: false, newerVersion: previous!.version };
       return { replacedLive: result === 'applied' && previous !== undefined && !previous.tombstone };
     }
     const res = await this.peers.call(target.address, 'storeReplicas', { sender: toNodeInfo(this.overlay.self), objects: [toRecord(object)] }, { deadline });

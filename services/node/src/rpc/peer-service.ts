@@ -4,7 +4,6 @@ import { fromRecord, toMeta, toRecord } from '../dht/records';
 import type { ReplicaStore } from '../dht/replica-store';
 import { InvalidArgumentError } from '../errors';
 import type { ObjectMeta, PeerServer } from '../gen/pastry/v1/peer';
-import { compareVersions } from '../core/replicas';
 import type { Logger } from '../logger';
 import type { Overlay } from '../overlay/overlay';
 import { fromNodeInfo, keyFromBytes, toNodeInfo } from './codec';
@@ -57,7 +56,7 @@ export function peerService(deps: PeerServiceDeps): PeerServer {
         if (result === 'applied') applied++;
         else stale++;
         if (result === 'applied' && previous && !previous.tombstone) replacedLive++;
-        if (result === 'stale' && previous && compareVersions(previous, o) > 0) newer.push(toMeta(previous));
+        if (result === 'newer') newer.push(toMeta(previous!));
       }
       return { applied, stale, replacedLive, newer };
     }),
