@@ -1,7 +1,7 @@
 import { credentials, Metadata, status, type Client, type ServiceError } from '@grpc/grpc-js';
 import { PastryClient } from '../../services/cli/src/client';
 import { DhtClient } from '../../services/node/src/gen/pastry/v1/dht';
-import { PeerClient, Operation } from '../../services/node/src/gen/pastry/v1/peer';
+import { PeerClient } from '../../services/node/src/gen/pastry/v1/peer';
 import { startRing, type TestRing } from '../helpers/local-ring';
 
 jest.setTimeout(120_000);
@@ -75,7 +75,7 @@ describe('bad input gets a clear error and the node stays up', () => {
   });
 
   it('malformed Peer requests', async () => {
-    const fwd = { key: Buffer.alloc(3), operation: Operation.OPERATION_GET, value: Buffer.alloc(0), hops: [], contentAddressed: false };
+    const fwd = { key: Buffer.alloc(3), app: 'dht', payload: Buffer.alloc(0), hops: [] };
     expectCode(await callRaw(peer.forward.bind(peer), fwd), status.INVALID_ARGUMENT, /key must be 16 bytes/);
     const badHop = { ...fwd, key: Buffer.alloc(16), hops: [{ id: Buffer.alloc(4), address: 'x:1', name: '' }] };
     expectCode(await callRaw(peer.forward.bind(peer), badHop), status.INVALID_ARGUMENT, /hops\[0\]\.id must be 16 bytes/);

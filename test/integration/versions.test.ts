@@ -1,7 +1,8 @@
-import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 import { PastryClient } from '../../services/cli/src/client';
 import { guidForName, sha256 } from '../../services/node/src/dht/guid';
-import { PeerClient, type ListObjectsResponse, type ObjectMeta, type StoreReplicasResponse } from '../../services/node/src/gen/pastry/v1/peer';
+import type { ObjectMeta, StoreReplicasResponse } from '../../services/node/src/gen/pastry/v1/dht_peer';
+import { dhtPeerCall, listObjects } from '../../services/cli/src/dht-peer';
 import { startRing, type TestRing } from '../helpers/local-ring';
 import { closest, eventually } from '../helpers/replicas';
 
@@ -11,17 +12,6 @@ const K = 3;
 const HOUR_MS = 3_600_000;
 
 type Pod = { address: string; id: string; name: string };
-
-function peerCall<T>(address: string, call: (client: PeerClient, done: (e: ServiceError | null, r: T) => void) => void): Promise<T> {
-  const client = new PeerClient(address, credentials.createInsecure());
-  return new Promise<T>((resolve, reject) =>
-    call(client, (e, r) => {
-      client.close();
-      if (e) reject(e);
-      else resolve(r);
-    }),
-  );
-}
 
 /** Writes a copy straight into a node's store, as a root whose clock ran `aheadMs` fast would have. */
 function plant(pod: Pod, guid: string, value: string, version: number, writer: string, tombstone = false): Promise<StoreReplicasResponse> {
@@ -37,14 +27,12 @@ function plant(pod: Pod, guid: string, value: string, version: number, writer: s
     tombstone,
     contentAddressed: false,
   };
-  return peerCall<StoreReplicasResponse>(pod.address, (c, done) => c.storeReplicas({ objects: [record] }, new Metadata(), { deadline: new Date(Date.now() + 10_000) }, done));
+  return dhtPeerCall(pod.address, 'storeReplicas', { sender: undefined, objects: [record] });
 }
 
 /** The copy of `guid` a node holds, tombstones included. */
 async function copyOn(pod: Pod, guid: string): Promise<ObjectMeta | undefined> {
-  const res = await peerCall<ListObjectsResponse>(pod.address, (c, done) =>
-    c.listObjects({ from: Buffer.alloc(0), to: Buffer.alloc(0), limit: 0, includeTombstones: true }, new Metadata(), { deadline: new Date(Date.now() + 10_000) }, done),
-  );
+  const res = await listObjects(pod.address, true);
   return res.objects.find((o) => o.guid.toString('hex') === guid);
 }
 

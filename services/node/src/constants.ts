@@ -21,6 +21,33 @@ export const LIMITS = {
   maxNodesInMessage: 1024,
 } as const;
 
+/** Overlay protocol timing and bounds (see overlay/). */
+export const OVERLAY = {
+  /** Floor of an adaptive timeout: scheduling noise on a busy host exceeds loopback RTTs. */
+  minProbeTimeoutMs: 250,
+  /** Every this many maintenance rounds one routing-table row is refreshed. */
+  tableRefreshRounds: 20,
+  /** Nodes of the same row asked for a replacement when a table entry dies. */
+  tableRepairAsks: 2,
+  /** A suspected peer is probed this many times, this far apart (growing), before it is declared dead. */
+  suspectProbes: 3,
+  suspectProbeGapMs: 200,
+  /** Hop-by-hop deadline margin: an inner hop must time out before the outer call does. */
+  hopMarginMs: 100,
+  /** A short ping that tells a dead hop from a slow path further on. */
+  aliveCheckMs: 500,
+  /** Hearsay nodes probed at once before they may take a leaf-set place. */
+  maxAdmissionProbes: 32,
+  /** Recently dead nodes remembered for partition heal (FreePastry keeps 20). */
+  maxRememberedDead: 64,
+  /** How long a dead node stays a partition-heal candidate. */
+  deadMemoryMs: 15 * 60_000,
+  /** Default period of partition-heal probes. */
+  partitionProbeIntervalMs: 2_000,
+  /** Nodes probed per partition-heal round. */
+  partitionProbesPerRound: 2,
+} as const;
+
 /** Replication and anti-entropy bounds. */
 export const REPLICATION = {
   /** Objects in one StoreReplicas or FetchReplicas message. */
@@ -40,3 +67,6 @@ export const REPLICATION = {
   /** Peers synchronised at once in a round. */
   syncFanout: 8,
 } as const;
+
+/** Trailer on every error a gRPC handler answers with: the node is alive and refused, so the caller must not take it for a dead peer. */
+export const REFUSAL_TRAILER = 'pastry-refusal';

@@ -8,10 +8,12 @@ import { guidForName } from './dht/guid';
 import { ReplicaStore } from './dht/replica-store';
 import { Replication } from './dht/replication';
 import { createLogger, type Logger } from './logger';
+import { DhtPeerHandlers } from './dht/peer-handlers';
 import { Overlay } from './overlay/overlay';
 import { dhtService } from './rpc/dht-service';
 import { PeerPool } from './rpc/peer-client';
 import { peerService } from './rpc/peer-service';
+import { GrpcEnv } from './transport/grpc-env';
 import { RpcServer } from './rpc/server';
 import { MemoryStore } from './store/memory-store';
 import { RedisStore } from './store/redis-store';
@@ -52,32 +54,17 @@ export class PastryNode {
     this.log = createLogger({ node: this.self.id, name: config.nodeName }, config.logLevel);
     this.telemetry = new Telemetry(this.self, { host: config.host, metricsPort: config.metricsPort }, this.log);
     this.store = this.telemetry.instrumentStore(store ?? (config.store === 'redis' ? new RedisStore(config.redisUrl) : new MemoryStore()));
-    this.local = new ReplicaStore(this.store);
-    this.overlay = new Overlay(this.self, this.peers, config, clock, this.log, this.telemetry.overlayHooks());
+    this.overlay = new Overlay(this.self, new GrpcEnv(this.peers), config, this.log, this.telemetry.overlayHooks());
     this.telemetry.watchOverlay(this.overlay, () => this.ready);
-    this.replication = new Replication(this.overlay, this.peers, this.local, config, clock, this.log);
-    this.antiEntropy = new AntiEntropy(
-      this.overlay,
-      this.peers,
-      this.local,
-      this.replication,
-      { replicas: config.replicas, intervalMs: config.antiEntropyIntervalMs, tombstoneGraceMs: config.tombstoneGraceMs, rpcTimeoutMs: config.rpcTimeoutMs },
-      clock,
-      this.log,
-    );
+    const parts = assembleDht(this.overlay, this.store, config, this.log);
+    this.local = parts.local;
+    this.replication = parts.replication;
+    this.antiEntropy = parts.antiEntropy;
+    this.dht = parts.dht;
     this.telemetry.watchReplication(this.antiEntropy.stats);
-    this.dht = new Dht(this.overlay, this.local, this.replication, config, clock);
     this.rpc = new RpcServer(
       dhtService({ dht: this.dht, overlay: this.overlay, store: this.store, log: this.log, now: clock.now }),
-      peerService({
-        overlay: this.overlay,
-        local: this.local,
-        antiEntropy: this.antiEntropy,
-        log: this.log,
-        now: clock.now,
-        rpcTimeoutMs: config.rpcTimeoutMs,
-        maxValueBytes: config.maxValueBytes,
-      }),
+      peerService({ overlay: this.overlay, log: this.log, now: clock.now, rpcTimeoutMs: config.rpcTimeoutMs }),
     );
   }
 
@@ -132,4 +119,38 @@ export class PastryNode {
     await this.telemetry.stop();
     this.log.info('stopped');
   }
+}
+
+export interface DhtParts {
+  local: ReplicaStore;
+  replication: Replication;
+  antiEntropy: AntiEntropy;
+  dht: Dht;
+}
+
+export type DhtSettings = Pick<NodeConfig, 'replicas' | 'writeQuorum' | 'rpcTimeoutMs' | 'maxValueBytes' | 'antiEntropyIntervalMs' | 'tombstoneGraceMs'>;
+
+/** The DHT application and its parts on one node's overlay: the same wiring for every driver. */
+export function assembleDht(overlay: Overlay, store: Store, config: DhtSettings, log: Logger): DhtParts {
+  let dht: Dht | undefined;
+  const endpoint = overlay.register({
+    id: 'dht',
+    forward: (m, next) => dht!.forward(m, next),
+    deliver: (m) => dht!.deliver(m),
+    receive: (from, payload) => dht!.receive(from, payload),
+  });
+  const local = new ReplicaStore(store);
+  const replication = new Replication(endpoint, local, config, endpoint, log);
+  const antiEntropy = new AntiEntropy(
+    endpoint,
+    local,
+    replication,
+    { replicas: config.replicas, intervalMs: config.antiEntropyIntervalMs, tombstoneGraceMs: config.tombstoneGraceMs, rpcTimeoutMs: config.rpcTimeoutMs },
+    endpoint,
+    log,
+  );
+  dht = new Dht(endpoint, config);
+  const handlers = new DhtPeerHandlers(local, antiEntropy, config.maxValueBytes);
+  dht.attach(local, replication, (_from, payload) => handlers.receive(payload));
+  return { local, replication, antiEntropy, dht };
 }

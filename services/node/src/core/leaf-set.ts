@@ -56,6 +56,13 @@ export class LeafSet {
     return r || l;
   }
 
+  /** Whether `insert(node)` would make it a member (it is not one, and it is among the nearest). */
+  wouldAdmit(node: NodeHandle): boolean {
+    if (node.id === this.self.id || this.has(node.id)) return false;
+    const fits = (side: NodeHandle[], d: (n: NodeHandle) => bigint): boolean => side.length < this.half || d(side[side.length - 1]!) > d(node);
+    return fits(this.right, (n) => clockwiseDistance(this.self.id, n.id)) || fits(this.left, (n) => clockwiseDistance(n.id, this.self.id));
+  }
+
   remove(id: Id): boolean {
     const l = removeFrom(this.left, id);
     const r = removeFrom(this.right, id);

@@ -31,6 +31,11 @@ export interface LearnOptions {
   proximity?: number;
   /** The node itself contacted us: it is alive, whatever we believed. */
   direct?: boolean;
+  /**
+   * False for hearsay that must not take a leaf-set place before the node is heard from
+   * (the caller probes it first); it still enters the routing table. Default true.
+   */
+  leafSet?: boolean;
 }
 
 /**
@@ -68,6 +73,7 @@ export class RoutingState {
     const proximity = options.proximity ?? UNKNOWN_PROXIMITY;
     this.table.consider(node, proximity);
     if (Number.isFinite(proximity)) this.neighborhood.consider(node, proximity);
+    if (options.leafSet === false) return false;
     return this.leafSet.insert(node);
   }
 

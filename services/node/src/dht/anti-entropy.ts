@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { Id } from '../core/id';
 import type { NodeHandle } from '../core/node-handle';
-import { compareVersions, replicaSet } from '../core/replicas';
+import { compareVersions } from '../core/replicas';
 import { REPLICATION } from '../constants';
-import type { DigestBucket, SyncDigestRequest, SyncDigestResponse } from '../gen/pastry/v1/peer';
+import type { DigestBucket, SyncDigestRequest, SyncDigestResponse } from '../gen/pastry/v1/dht_peer';
 import type { Logger } from '../logger';
-import type { Overlay } from '../overlay/overlay';
-import type { PeerPool } from '../rpc/peer-client';
-import { fromNodeInfo, toNodeInfo } from '../rpc/codec';
+import type { Endpoint } from '../overlay/common-api';
+import { fromNodeInfo, toNodeInfo } from '../overlay/codec';
+import { callDht } from './peer-messages';
 import type { StoredObject } from '../store/store';
 import { fromMeta, toMeta, type Meta } from './records';
 import type { ReplicaStore } from './replica-store';
@@ -41,12 +41,11 @@ const MAX_ID = 'f'.repeat(32);
  */
 export class AntiEntropy {
   readonly stats: AntiEntropyStats = { rounds: 0, repaired: 0, handedOff: 0, tombstonesCollected: 0, underReplicated: 0 };
-  private timer: NodeJS.Timeout | undefined;
+  private cancelTimer: (() => void) | undefined;
   private running: Promise<void> | undefined;
 
   constructor(
-    private readonly overlay: Overlay,
-    private readonly peers: PeerPool,
+    private readonly endpoint: Endpoint,
     private readonly local: ReplicaStore,
     private readonly replication: Replication,
     private readonly config: AntiEntropyConfig,
@@ -55,14 +54,20 @@ export class AntiEntropy {
   ) {}
 
   start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => void this.round(), this.config.intervalMs);
-    this.timer.unref();
+    if (this.cancelTimer) return;
+    const arm = (): void => {
+      this.cancelTimer = this.endpoint.setTimer(this.config.intervalMs, () => {
+        void this.round().finally(() => {
+          if (this.cancelTimer) arm();
+        });
+      });
+    };
+    arm();
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
     await this.running;
   }
 
@@ -73,7 +78,7 @@ export class AntiEntropy {
   }
 
   private async runRound(): Promise<void> {
-    if (!this.overlay.ready || !this.local.healthy()) return;
+    if (!this.endpoint.ready || !this.local.healthy()) return;
     try {
       const objects = await this.scan();
       const now = this.clock.now();
@@ -109,9 +114,9 @@ export class AntiEntropy {
   } {
     const perPeer = new Map<Id, { peer: NodeHandle; objects: StoredObject[] }>();
     const handoff: { object: StoredObject; targets: NodeHandle[] }[] = [];
-    const self = this.overlay.self.id;
+    const self = this.endpoint.self.id;
     for (const o of objects) {
-      const set = replicaSet(this.overlay.state, o.guid, this.config.replicas);
+      const set = this.endpoint.replicaSet(o.guid, this.config.replicas);
       if (!set.some((n) => n.id === self)) {
         handoff.push({ object: o, targets: set });
         continue;
@@ -131,7 +136,7 @@ export class AntiEntropy {
     const deadline = this.clock.now() + this.config.rpcTimeoutMs * 4;
     try {
       const mine = bucketize(shared);
-      const res = await this.peers.call(peer.address, 'syncDigest', { sender: toNodeInfo(this.overlay.self), buckets: digestsOf(mine) }, { deadline });
+      const res = await callDht(this.endpoint, peer, 'syncDigest', { sender: toNodeInfo(this.endpoint.self), buckets: digestsOf(mine) }, deadline);
       if (res.differingBuckets.length === 0) return 0;
       const theirs = new Map<Id, Meta>(res.entries.map(fromMeta).map((m) => [m.guid, m]));
       const toPush: Id[] = [];
@@ -145,7 +150,7 @@ export class AntiEntropy {
       const toPull = [...theirs.values()]
         .filter((t) => {
           const m = mineByGuid.get(t.guid);
-          return (!m || compareVersions(t, m) > 0) && replicaSet(this.overlay.state, t.guid, this.config.replicas).some((n) => n.id === this.overlay.self.id);
+          return (!m || compareVersions(t, m) > 0) && this.endpoint.replicaSet(t.guid, this.config.replicas).some((n) => n.id === this.endpoint.self.id);
         })
         .map((t) => t.guid);
       const limit = REPLICATION.maxRepairsPerPeerPerRound;
@@ -215,7 +220,7 @@ export class AntiEntropy {
    */
   async handOffAll(deadline: number): Promise<{ handedOff: number; failed: number }> {
     const objects = await this.scan();
-    const items = objects.map((object) => ({ object, targets: replicaSet(this.overlay.state, object.guid, this.config.replicas, this.overlay.self.id) }));
+    const items = objects.map((object) => ({ object, targets: this.endpoint.replicaSet(object.guid, this.config.replicas, this.endpoint.self.id) }));
     const delivered = await this.pushAll(items, deadline);
     return { handedOff: delivered.size, failed: objects.length - delivered.size };
   }
@@ -223,7 +228,7 @@ export class AntiEntropy {
   /** The receiving side of a digest exchange. */
   async handleSyncDigest(req: SyncDigestRequest): Promise<SyncDigestResponse> {
     const sender = fromNodeInfo(req.sender, 'sender');
-    const shared = (await this.scan()).filter((o) => replicaSet(this.overlay.state, o.guid, this.config.replicas).some((n) => n.id === sender.id));
+    const shared = (await this.scan()).filter((o) => this.endpoint.replicaSet(o.guid, this.config.replicas).some((n) => n.id === sender.id));
     const mine = bucketize(shared);
     const theirs = new Map<number, DigestBucket>(req.buckets.map((b) => [b.bucket, b]));
     const differing: number[] = [];

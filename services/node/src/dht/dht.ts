@@ -1,14 +1,15 @@
-import { Metadata } from '@grpc/grpc-js';
-import { idToBytes, type Id } from '../core/id';
-import { isReplica } from '../core/replicas';
+import { type Id } from '../core/id';
+import type { NodeHandle } from '../core/node-handle';
 import { LIMITS } from '../constants';
 import { InvalidArgumentError, NotFoundError, ResourceExhaustedError, UnavailableError } from '../errors';
-import { Operation, type ForwardRequest, type ForwardResponse } from '../gen/pastry/v1/peer';
+import { DhtOperation, DhtRouted, DhtRoutedReply } from '../gen/pastry/v1/dht_peer';
 import type { Key } from '../gen/pastry/v1/dht';
-import { keyFromBytes } from '../rpc/codec';
-import { throwIfError, type Delivery, type Overlay } from '../overlay/overlay';
+import type { NodeInfo } from '../gen/pastry/v1/common';
+import type { Application, Endpoint, ForwardDecision, RoutedMessage } from '../overlay/common-api';
+import { keyFromBytes, toNodeInfo } from '../overlay/codec';
 import type { StoredObject } from '../store/store';
 import { guidForContent, guidForName, sha256 } from './guid';
+import { DHT_APP } from './peer-messages';
 import type { ReplicaStore } from './replica-store';
 import { SupersededError, type Replication, type WriteOutcome } from './replication';
 
@@ -17,9 +18,18 @@ export interface DhtConfig {
   replicas: number;
 }
 
+/** The outcome of an operation at the node that serves it. */
+export interface Delivery {
+  found: boolean;
+  value: Buffer;
+  /** Replicas that confirmed a write. */
+  acknowledged: number;
+  version: number;
+}
+
 export interface Routed {
   guid: Id;
-  response: ForwardResponse;
+  response: Delivery & { root: NodeInfo; hops: NodeInfo[] };
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -27,25 +37,38 @@ const EMPTY = Buffer.alloc(0);
 /** Writes of one put or remove when replicas keep reporting newer versions. */
 const SUPERSEDED_RETRIES = 3;
 
+/** Registers an application on a node's overlay. */
+export interface AppHost {
+  register(app: Application): Endpoint;
+}
+
 /**
- * The DHT on the overlay: client operations are routed towards the key's root, which
- * coordinates the k replicas; a read is answered by the first node on the route holding one.
+ * The DHT, an application on the overlay's common API: client operations are routed towards
+ * the key's root, which coordinates the k replicas; a read is answered by the first node on
+ * the route holding one (the `forward` upcall).
  */
-export class Dht {
+export class Dht implements Application {
+  readonly id = DHT_APP;
   private leaving = false;
   private lastVersion = 0;
+  private replication!: Replication;
+  private local!: ReplicaStore;
+  private receiver: ((from: NodeHandle, payload: Buffer) => Promise<Buffer>) | undefined;
 
   constructor(
-    private readonly overlay: Overlay,
-    private readonly local: ReplicaStore,
-    private readonly replication: Replication,
+    readonly endpoint: Endpoint,
     private readonly config: DhtConfig,
-    private readonly clock: { now(): number },
-  ) {
-    overlay.setDeliver(
-      (req, deadline) => this.serve(req, deadline),
-      (req) => this.serveOnRoute(req),
-    );
+  ) {}
+
+  /** The parts that need the endpoint first: the node wires them in. */
+  attach(local: ReplicaStore, replication: Replication, receive: (from: NodeHandle, payload: Buffer) => Promise<Buffer>): void {
+    this.local = local;
+    this.replication = replication;
+    this.receiver = receive;
+  }
+
+  private get clock(): { now(): number } {
+    return this.endpoint;
   }
 
   /** A node shutting down accepts no new writes; clients retry through another node. */
@@ -53,59 +76,72 @@ export class Dht {
     this.leaving = true;
   }
 
-  async put(name: string, value: Buffer, deadline: number, metadata?: Metadata): Promise<Routed> {
+  async put(name: string, value: Buffer, deadline: number, context?: unknown): Promise<Routed> {
     this.checkValue(value);
     if (Buffer.byteLength(name) > LIMITS.maxNameBytes) throw new InvalidArgumentError(`name is longer than ${LIMITS.maxNameBytes} bytes`);
     const contentAddressed = name === '';
     const guid = contentAddressed ? guidForContent(value) : guidForName(name);
-    return this.routeOp(guid, Operation.OPERATION_PUT, value, contentAddressed, deadline, metadata);
+    return this.routeOp(guid, DhtOperation.DHT_OPERATION_PUT, value, contentAddressed, deadline, context);
   }
 
-  async get(key: Key | undefined, deadline: number, metadata?: Metadata): Promise<Routed> {
+  async get(key: Key | undefined, deadline: number, context?: unknown): Promise<Routed> {
     const guid = resolveKey(key);
-    const routed = await this.routeOp(guid, Operation.OPERATION_GET, EMPTY, false, deadline, metadata);
+    const routed = await this.routeOp(guid, DhtOperation.DHT_OPERATION_GET, EMPTY, false, deadline, context);
     if (!routed.response.found) throw new NotFoundError(`no object with GUID ${guid}`);
     return routed;
   }
 
-  async remove(key: Key | undefined, deadline: number, metadata?: Metadata): Promise<Routed> {
-    return this.routeOp(resolveKey(key), Operation.OPERATION_REMOVE, EMPTY, false, deadline, metadata);
+  async remove(key: Key | undefined, deadline: number, context?: unknown): Promise<Routed> {
+    return this.routeOp(resolveKey(key), DhtOperation.DHT_OPERATION_REMOVE, EMPTY, false, deadline, context);
   }
 
-  async route(key: Key | undefined, deadline: number, metadata?: Metadata): Promise<Routed> {
-    return this.routeOp(resolveKey(key), Operation.OPERATION_ROUTE, EMPTY, false, deadline, metadata);
+  async route(key: Key | undefined, deadline: number, context?: unknown): Promise<Routed> {
+    return this.routeOp(resolveKey(key), DhtOperation.DHT_OPERATION_ROUTE, EMPTY, false, deadline, context);
   }
 
-  private async routeOp(guid: Id, operation: Operation, value: Buffer, contentAddressed: boolean, deadline: number, metadata?: Metadata): Promise<Routed> {
-    if (this.leaving && (operation === Operation.OPERATION_PUT || operation === Operation.OPERATION_REMOVE)) {
+  private async routeOp(guid: Id, operation: DhtOperation, value: Buffer, contentAddressed: boolean, deadline: number, context?: unknown): Promise<Routed> {
+    if (this.leaving && (operation === DhtOperation.DHT_OPERATION_PUT || operation === DhtOperation.DHT_OPERATION_REMOVE)) {
       throw new UnavailableError('this node is leaving the ring; send writes to another node');
     }
-    const request: ForwardRequest = { key: idToBytes(guid), operation, value, hops: [], contentAddressed };
-    const response = throwIfError(await this.overlay.route(request, deadline, metadata));
-    return { guid, response };
+    const payload = Buffer.from(DhtRouted.encode({ operation, value, contentAddressed }).finish());
+    const result = await this.endpoint.route(guid, payload, { deadline, context });
+    const reply = DhtRoutedReply.decode(result.reply);
+    return {
+      guid,
+      response: { found: reply.found, value: Buffer.from(reply.value), acknowledged: reply.acknowledged, version: Number(reply.version), root: toNodeInfo(result.root), hops: result.hops.map(toNodeInfo) },
+    };
   }
 
   /** On the route, before the root: a node holding an intact replica answers a read. */
-  private async serveOnRoute(req: ForwardRequest): Promise<Delivery | undefined> {
-    if (req.operation !== Operation.OPERATION_GET || !this.local.healthy()) return undefined;
-    const guid = keyFromBytes(req.key);
-    if (!isReplica(this.overlay.state, guid, this.config.replicas)) return undefined;
-    const { object } = await this.local.read(guid);
-    if (!object || object.tombstone) return undefined;
-    return { found: true, value: object.value, acknowledged: 0, version: object.version };
+  async forward(message: RoutedMessage, next: NodeHandle | undefined): Promise<ForwardDecision> {
+    if (next === undefined || !this.local.healthy()) return { action: 'continue' };
+    const req = decodeRouted(message.payload);
+    if (req.operation !== DhtOperation.DHT_OPERATION_GET) return { action: 'continue' };
+    if (!this.endpoint.replicaSet(message.key, this.config.replicas).some((n) => n.id === this.endpoint.self.id)) return { action: 'continue' };
+    const { object } = await this.local.read(message.key);
+    if (!object || object.tombstone) return { action: 'continue' };
+    return { action: 'answer', reply: encodeDelivery({ found: true, value: object.value, acknowledged: 0, version: object.version }) };
+  }
+
+  async deliver(message: RoutedMessage): Promise<Buffer> {
+    return encodeDelivery(await this.serve(message.key, decodeRouted(message.payload), message.deadline));
+  }
+
+  receive(from: NodeHandle, payload: Buffer): Promise<Buffer> {
+    if (!this.receiver) throw new UnavailableError('the DHT is not started');
+    return this.receiver(from, payload);
   }
 
   /** At the root: the operation, coordinated across the replicas. */
-  async serve(req: ForwardRequest, deadline: number): Promise<Delivery> {
-    const guid = keyFromBytes(req.key);
+  async serve(guid: Id, req: DhtRouted, deadline: number): Promise<Delivery> {
     switch (req.operation) {
-      case Operation.OPERATION_ROUTE:
+      case DhtOperation.DHT_OPERATION_ROUTE:
         return { found: false, value: EMPTY, acknowledged: 0, version: 0 };
-      case Operation.OPERATION_PUT:
+      case DhtOperation.DHT_OPERATION_PUT:
         return this.coordinatePut(guid, req, deadline);
-      case Operation.OPERATION_GET:
+      case DhtOperation.DHT_OPERATION_GET:
         return this.coordinateGet(guid, deadline);
-      case Operation.OPERATION_REMOVE:
+      case DhtOperation.DHT_OPERATION_REMOVE:
         return this.coordinateRemove(guid, deadline);
       default:
         throw new InvalidArgumentError(`unknown operation ${req.operation}`);
@@ -148,7 +184,7 @@ export class Dht {
     }
   }
 
-  private async coordinatePut(guid: Id, req: ForwardRequest, deadline: number): Promise<Delivery> {
+  private async coordinatePut(guid: Id, req: DhtRouted, deadline: number): Promise<Delivery> {
     this.checkValue(req.value);
     const hash = sha256(req.value).toString('hex');
     if (req.contentAddressed && hash.slice(0, 32) !== guid) {
@@ -166,7 +202,7 @@ export class Dht {
               guid,
               value,
               version: this.nextVersion(previous, floor),
-              writer: this.overlay.self.id,
+              writer: this.endpoint.self.id,
               hash,
               size: req.value.length,
               createdAt: this.clock.now(),
@@ -193,7 +229,7 @@ export class Dht {
         guid,
         value: EMPTY,
         version: this.nextVersion(previous, floor),
-        writer: this.overlay.self.id,
+        writer: this.endpoint.self.id,
         hash: sha256(EMPTY).toString('hex'),
         size: 0,
         createdAt: this.clock.now(),
@@ -211,6 +247,18 @@ export class Dht {
       throw new ResourceExhaustedError(`value is ${value.length} bytes, over the limit of ${this.config.maxValueBytes}`);
     }
   }
+}
+
+function decodeRouted(payload: Buffer): DhtRouted {
+  try {
+    return DhtRouted.decode(payload);
+  } catch (error) {
+    throw new InvalidArgumentError(`malformed DHT operation: ${(error as Error).message}`);
+  }
+}
+
+function encodeDelivery(d: Delivery): Buffer {
+  return Buffer.from(DhtRoutedReply.encode({ found: d.found, value: d.value, acknowledged: d.acknowledged, version: d.version }).finish());
 }
 
 /** A Key names exactly one of a 16-byte GUID or a non-empty name. */

@@ -1,7 +1,7 @@
 import { idFromBytes, idToBytes } from '../core/id';
 import { InvalidArgumentError } from '../errors';
-import type { ObjectMeta, ObjectRecord } from '../gen/pastry/v1/peer';
-import { keyFromBytes } from '../rpc/codec';
+import type { ObjectMeta, ObjectRecord } from '../gen/pastry/v1/dht_peer';
+import { keyFromBytes } from '../overlay/codec';
 import type { StoredObject } from '../store/store';
 
 export function toRecord(o: StoredObject): ObjectRecord {

@@ -1,12 +1,12 @@
 import type { Id } from '../core/id';
 import type { NodeHandle } from '../core/node-handle';
-import { compareVersions, majority, replicaSet } from '../core/replicas';
+import { compareVersions, majority } from '../core/replicas';
 import { REPLICATION } from '../constants';
 import { UnavailableError } from '../errors';
 import type { Logger } from '../logger';
-import type { Overlay } from '../overlay/overlay';
-import type { PeerPool } from '../rpc/peer-client';
-import { toNodeInfo } from '../rpc/codec';
+import type { Endpoint } from '../overlay/common-api';
+import { toNodeInfo } from '../overlay/codec';
+import { callDht } from './peer-messages';
 import type { StoredObject } from '../store/store';
 import { fromMeta, fromRecord, toRecord } from './records';
 import type { ReplicaStore } from './replica-store';
@@ -48,8 +48,7 @@ interface ReplicaReply {
  */
 export class Replication {
   constructor(
-    private readonly overlay: Overlay,
-    private readonly peers: PeerPool,
+    private readonly endpoint: Endpoint,
     private readonly local: ReplicaStore,
     private readonly config: ReplicationConfig,
     private readonly clock: { now(): number },
@@ -61,7 +60,7 @@ export class Replication {
   }
 
   replicaSet(guid: Id, exclude?: Id): NodeHandle[] {
-    return replicaSet(this.overlay.state, guid, this.config.replicas, exclude);
+    return this.endpoint.replicaSet(guid, this.config.replicas, exclude);
   }
 
   /**
@@ -115,12 +114,12 @@ export class Replication {
 
   /** One replica write. */
   private async writeTo(target: NodeHandle, object: StoredObject, deadline: number): Promise<ReplicaReply> {
-    if (target.id === this.overlay.self.id) {
+    if (target.id === this.endpoint.self.id) {
       const { result, previous } = await this.local.apply(object);
       if (result === 'newer') return { replacedLive: false, newerVersion: previous!.version };
       return { replacedLive: result === 'applied' && previous !== undefined && !previous.tombstone };
     }
-    const res = await this.peers.call(target.address, 'storeReplicas', { sender: toNodeInfo(this.overlay.self), objects: [toRecord(object)] }, { deadline });
+    const res = await callDht(this.endpoint, target, 'storeReplicas', { sender: toNodeInfo(this.endpoint.self), objects: [toRecord(object)] }, deadline);
     const newer = res.newer.find((m) => fromMeta(m).guid === object.guid);
     if (newer) return { replacedLive: false, newerVersion: Number(newer.version) };
     return { replacedLive: res.replacedLive > 0 };
@@ -130,7 +129,7 @@ export class Replication {
   async push(target: NodeHandle, objects: StoredObject[], deadline: number): Promise<number> {
     let applied = 0;
     for (const batch of batches(objects)) {
-      const res = await this.peers.call(target.address, 'storeReplicas', { sender: toNodeInfo(this.overlay.self), objects: batch.map(toRecord) }, { deadline });
+      const res = await callDht(this.endpoint, target, 'storeReplicas', { sender: toNodeInfo(this.endpoint.self), objects: batch.map(toRecord) }, deadline);
       applied += res.applied + res.stale;
     }
     return applied;
@@ -141,7 +140,7 @@ export class Replication {
     const out: StoredObject[] = [];
     const step = REPLICATION.maxObjectsPerMessage;
     for (let i = 0; i < guids.length; i += step) {
-      const res = await this.peers.call(target.address, 'fetchReplicas', { guids: guids.slice(i, i + step).map((g) => Buffer.from(g, 'hex')) }, { deadline });
+      const res = await callDht(this.endpoint, target, 'fetchReplicas', { guids: guids.slice(i, i + step).map((g) => Buffer.from(g, 'hex')) }, deadline);
       out.push(...res.objects.map((r) => fromRecord(r, this.config.maxValueBytes)));
     }
     return out;
@@ -152,7 +151,7 @@ export class Replication {
    * corrupt or unreadable. Copies found missing or older are repaired in the background.
    */
   async readFromReplicas(guid: Id, local: StoredObject | undefined, deadline: number): Promise<StoredObject | undefined> {
-    const others = this.replicaSet(guid).filter((n) => n.id !== this.overlay.self.id);
+    const others = this.replicaSet(guid).filter((n) => n.id !== this.endpoint.self.id);
     const copies = await Promise.all(
       others.map(async (n) => {
         try {

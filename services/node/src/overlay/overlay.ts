@@ -1,474 +1,268 @@
-import { performance } from 'node:perf_hooks';
-import { Metadata } from '@grpc/grpc-js';
-import { idToBytes, sharedPrefixLength, type Id } from '../core/id';
+import type { Id } from '../core/id';
 import type { NodeHandle } from '../core/node-handle';
-import { RoutingState, type HopReason } from '../core/routing-state';
-import { adoptJoinState, joinContribution } from '../core/join';
-import { RttEstimator } from '../core/rtt-estimator';
-import { leafSetEdges, maintenanceTargets } from '../core/maintenance';
-import { LIMITS } from '../constants';
-import { DeadlineExceededError, InvalidArgumentError, UnavailableError } from '../errors';
+import { replicaSet } from '../core/replicas';
+import type { RoutingState } from '../core/routing-state';
+import { LIMITS, OVERLAY } from '../constants';
+import { DeadlineExceededError, errorFromCode, InvalidArgumentError, UnavailableError } from '../errors';
+import type {
+  AnnounceRequest,
+  DirectRequest,
+  DirectResponse,
+  ForwardRequest,
+  ForwardResponse,
+  JoinRequest,
+  JoinResponse,
+  LeafSetMessage,
+  LeaveRequest,
+  PingRequest,
+  PingResponse,
+  RoutingRow,
+  RoutingRowRequest,
+} from '../gen/pastry/v1/peer';
 import type { Logger } from '../logger';
-import type { ForwardRequest, ForwardResponse, JoinRequest, JoinResponse, LeafSetMessage } from '../gen/pastry/v1/peer';
-import { fromNodeInfo, fromNodeInfos, toNodeInfo } from '../rpc/codec';
-import { errorFromStatus, isDeadline, isUnreachable, statusOf } from '../rpc/status';
-import type { PeerPool } from '../rpc/peer-client';
-import { status } from '@grpc/grpc-js';
+import { fromNodeInfo } from './codec';
+import type { Application, Endpoint, RouteOptions, RouteResult } from './common-api';
+import { OverlayContext, type OverlayConfig, type OverlayHooks, type OverlayStats } from './context';
+import { PeerCallError, type OverlayEnv, type PeerCalls, type PeerMethod } from './env';
+import { FailureDetector } from './failure-detector';
+import { Join } from './join';
+import { LeafSetMaintenance } from './leaf-set-maintenance';
+import { Membership } from './membership';
+import { PartitionHeal } from './partition-heal';
+import { Router } from './router';
+import { TableMaintenance } from './table-maintenance';
 
-export interface OverlayConfig {
-  seeds: string[];
-  founder: boolean;
-  leafSetSize: number;
-  neighborhoodSize: number;
-  maintenanceIntervalMs: number;
-  rpcTimeoutMs: number;
-}
-
-export interface Clock {
-  now(): number;
-}
-
-/** The outcome of an operation at the node that serves it. */
-export interface Delivery {
-  found: boolean;
-  value: Buffer;
-  /** Replicas that confirmed a write. */
-  acknowledged: number;
-  version: number;
-}
-
-/** What the DHT does with a message once it reaches the key's root. */
-export type Deliver = (request: ForwardRequest, deadline: number) => Promise<Delivery>;
-
-/** Lets the DHT answer on the way, before the root: a read at a node holding a replica. */
-export type Intercept = (request: ForwardRequest) => Promise<Delivery | undefined>;
-
-/** Observers of routing, for metrics and traces. */
-export interface OverlayHooks {
-  onHop?(reason: HopReason, key: Id, hopIndex: number, prefixLength: number): void;
-  onMembership?(event: 'join' | 'leave' | 'failure', node: NodeHandle): void;
-  onMaintenanceMessage?(kind: string): void;
-}
-
-/** Floor of an adaptive timeout: scheduling noise on a busy host exceeds loopback RTTs. */
-const MIN_PROBE_TIMEOUT_MS = 250;
-
-/** Every this many maintenance rounds one routing-table row is refreshed. */
-const TABLE_REFRESH_ROUNDS = 20;
-/** Nodes of the same row asked for a replacement when a table entry dies. */
-const TABLE_REPAIR_ASKS = 2;
-
-/** A suspected peer is probed this many times, this far apart (growing), before it is declared dead. */
-const SUSPECT_PROBES = 3;
-const SUSPECT_PROBE_GAP_MS = 200;
-
-/** Hop-by-hop deadline margin: an inner hop must time out before the outer call does. */
-const HOP_MARGIN_MS = 100;
+export type { OverlayConfig, OverlayHooks } from './context';
 
 /**
- * The Pastry node at run time: the pure RoutingState driven by real peers, a clock and
- * timers. Joins the ring, routes messages recursively with retries, and keeps the leaf set
- * converged by periodic exchange.
+ * One Pastry node's protocol: join, routing, leaf-set and routing-table maintenance,
+ * failure detection and partition heal, over an OverlayEnv that supplies time, randomness,
+ * timers and peer calls. Applications register and get an Endpoint (the common API).
  */
 export class Overlay {
-  readonly state: RoutingState;
-  private joined = false;
-  private stopped = false;
-  private maintenanceTimer: NodeJS.Timeout | undefined;
-  private joinTimer: NodeJS.Timeout | undefined;
-  private readonly suspects = new Set<string>();
-  private readonly rtt: RttEstimator;
-  private rounds = 0;
-  private deliver: Deliver = async () => ({ found: false, value: Buffer.alloc(0), acknowledged: 0, version: 0 });
-  private intercept: Intercept = async () => undefined;
-  readonly stats = { forwarded: 0, delivered: 0, retries: 0, maintenanceMessages: 0 };
+  private readonly ctx: OverlayContext;
+  private readonly apps = new Map<string, Application>();
+  readonly membership: Membership;
+  readonly detector: FailureDetector;
+  readonly leafSets: LeafSetMaintenance;
+  readonly table: TableMaintenance;
+  readonly joining: Join;
+  readonly heal: PartitionHeal;
+  readonly router: Router;
+  private cancelTimers: (() => void)[] = [];
+  private ticking: Promise<void> | undefined;
+  private ticks = 0;
+  private wakeStart: (() => void) | undefined;
 
-  constructor(
-    readonly self: NodeHandle,
-    private readonly peers: PeerPool,
-    private readonly config: OverlayConfig,
-    private readonly clock: Clock,
-    private readonly log: Logger,
-    private readonly hooks: OverlayHooks = {},
-  ) {
-    this.state = new RoutingState(self, { leafSetSize: config.leafSetSize, neighborhoodSetSize: config.neighborhoodSize });
-    this.rtt = new RttEstimator({ minTimeoutMs: Math.min(MIN_PROBE_TIMEOUT_MS, config.rpcTimeoutMs), maxTimeoutMs: config.rpcTimeoutMs });
+  constructor(self: NodeHandle, env: OverlayEnv, config: OverlayConfig, log: Logger, hooks: OverlayHooks = {}) {
+    this.ctx = new OverlayContext(self, env, config, log, hooks);
+    this.membership = new Membership(this.ctx, (node, joined) => this.notify(node, joined));
+    this.detector = new FailureDetector(this.ctx, this.membership, (node, leafSetChanged) => void this.repair(node, leafSetChanged));
+    this.leafSets = new LeafSetMaintenance(this.ctx, this.membership, this.detector);
+    this.table = new TableMaintenance(this.ctx, this.membership, this.detector);
+    this.joining = new Join(this.ctx, this.membership, this.detector, this.leafSets);
+    this.heal = new PartitionHeal(this.ctx, this.membership, this.joining);
+    this.router = new Router(this.ctx, this.detector, (id) => this.apps.get(id));
+  }
+
+  get self(): NodeHandle {
+    return this.ctx.self;
+  }
+
+  get state(): RoutingState {
+    return this.ctx.state;
+  }
+
+  get stats(): OverlayStats {
+    return this.ctx.stats;
   }
 
   get ready(): boolean {
-    return this.joined && !this.stopped;
+    return this.ctx.ready;
   }
 
-  setDeliver(deliver: Deliver, intercept?: Intercept): void {
-    this.deliver = deliver;
-    if (intercept) this.intercept = intercept;
+  get env(): OverlayEnv {
+    return this.ctx.env;
   }
 
-  /** Joins through a seed (retrying with backoff) or, as the founder, creates the ring. */
-  start(): Promise<void> {
-    this.stopped = false;
-    return new Promise((resolve) => {
-      let backoff: number = LIMITS.joinBackoffInitialMs;
-      const attempt = async (): Promise<void> => {
-        if (this.stopped) return resolve();
-        if (await this.tryJoin()) {
-          this.startMaintenance();
-          return resolve();
-        }
-        backoff = Math.min(backoff * 2, LIMITS.joinBackoffMaxMs);
-        this.joinTimer = setTimeout(() => void attempt(), backoff);
-      };
-      void attempt();
-    });
+  suspected(): ReadonlySet<Id> {
+    return this.detector.suspected();
   }
 
-  stop(): void {
-    this.stopped = true;
-    if (this.maintenanceTimer) clearInterval(this.maintenanceTimer);
-    if (this.joinTimer) clearTimeout(this.joinTimer);
-    this.maintenanceTimer = undefined;
-    this.joinTimer = undefined;
-  }
-
-  private otherSeeds(): string[] {
-    return this.config.seeds.filter((s) => s !== this.self.address);
-  }
-
-  private async tryJoin(): Promise<boolean> {
-    const seeds = this.otherSeeds();
-    for (const seed of seeds) {
-      try {
-        const ping = await this.peers.call(seed, 'ping', { sender: toNodeInfo(this.self) }, { deadline: this.deadline() });
-        if (!ping.ready) continue;
-        await this.joinVia(seed);
-        return true;
-      } catch (error) {
-        this.log.debug('join_attempt_failed', { seed, error: String(error) });
-      }
-    }
-    // Only the founder creates a ring, and only when no seed is in one: a StatefulSet
-    // started in parallel forms one ring, never several.
-    if (this.config.founder) {
-      this.joined = true;
-      this.log.info('ring_created', { seeds });
-      return true;
-    }
-    return false;
-  }
-
-  private async joinVia(seed: string): Promise<void> {
-    const res = await this.peers.call(seed, 'join', { joiner: toNodeInfo(this.self), path: [] }, { deadline: this.deadline(4) });
-    const rows = res.rows.map((r) => ({ nodes: fromNodeInfos(r.entries, 'rows') }));
-    const leafSet = fromNodeInfos(res.leafSet, 'leafSet');
-    const neighborhood = fromNodeInfos(res.neighborhoodSet, 'neighborhoodSet');
-    const learned = adoptJoinState(this.state, { rows, leafSet }, neighborhood, this.clock.now());
-    await this.announce(learned);
-    this.joined = true;
-    this.log.info('joined', { seed, root: res.root ? fromNodeInfo(res.root).name : '', learned: learned.length });
-  }
-
-  /** Tells the nodes the joiner learned of that it exists; learns their leaf sets in return. */
-  private async announce(nodes: NodeHandle[]): Promise<void> {
-    const targets = nodes.slice(0, LIMITS.maxAnnounceFanout);
-    await Promise.all(
-      targets.map(async (n) => {
-        const t0 = performance.now();
-        try {
-          const res = await this.peers.call(n.address, 'announce', { sender: toNodeInfo(this.self) }, { deadline: this.deadline() });
-          this.takeLeafSetMessage(res, performance.now() - t0);
-        } catch (error) {
-          this.peerFailed(n, error);
-        }
-      }),
-    );
-  }
-
-  private startMaintenance(): void {
-    if (this.maintenanceTimer) return;
-    this.maintenanceTimer = setInterval(() => void this.maintain(), this.config.maintenanceIntervalMs);
-    this.maintenanceTimer.unref();
-  }
-
-  /**
-   * One round: exchange leaf sets with the nearest member on each side and, in turn, a few
-   * others (core/maintenance.ts), each under a timeout adapted to its measured RTT; a member
-   * that misses it becomes a suspect. Every few rounds, refresh one routing-table row.
-   */
-  async maintain(): Promise<void> {
-    if (!this.ready) return;
-    this.rounds++;
-    const targets = maintenanceTargets(this.state.leafSet, this.rounds).slice(0, LIMITS.maintenanceFanout);
-    await Promise.all(targets.map((n) => this.exchangeWith(n)));
-    if (this.rounds % TABLE_REFRESH_ROUNDS === 0) await this.refreshTableRow();
-  }
-
-  private async exchangeWith(n: NodeHandle): Promise<void> {
-    const message: LeafSetMessage = { sender: toNodeInfo(this.self), leafSet: this.leafSetInfos() };
-    const t0 = performance.now();
-    this.countMaintenance('exchange_leaf_set');
-    try {
-      const res = await this.peers.call(n.address, 'exchangeLeafSet', message, { deadline: this.clock.now() + this.rtt.timeoutMs(n.id) });
-      this.takeLeafSetMessage(res, performance.now() - t0);
-    } catch (error) {
-      this.peerFailed(n, error);
-    }
-  }
-
-  /** A member left the leaf set: the farthest members know who takes its place. */
-  private async refillLeafSet(): Promise<void> {
-    if (this.stopped || !this.ready) return;
-    await Promise.all(leafSetEdges(this.state.leafSet).map((n) => this.exchangeWith(n)));
-  }
-
-  /** Asks a random entry of a random filled row for that row: the table tracks the ring. */
-  private async refreshTableRow(): Promise<void> {
-    const entries = this.state.table.entries();
-    if (entries.length === 0) return;
-    const pick = entries[Math.floor(Math.random() * entries.length)]!;
-    await this.fetchRow(pick.entry.node, pick.row);
-  }
-
-  /** Learns the nodes of row `row` of a peer's table (lazy repair and refresh). */
-  private async fetchRow(peer: NodeHandle, row: number): Promise<void> {
-    this.countMaintenance('get_routing_row');
-    const t0 = performance.now();
-    try {
-      const res = await this.peers.call(peer.address, 'getRoutingRow', { sender: toNodeInfo(this.self), index: row }, { deadline: this.deadline() });
-      this.learnDirect(peer, performance.now() - t0);
-      const now = this.clock.now();
-      for (const n of fromNodeInfos(res.entries, 'entries')) this.state.learn(n, now);
-    } catch (error) {
-      this.peerFailed(peer, error);
-    }
-  }
-
-  /** A routing-table slot lost its node: ask other nodes of the same row for a replacement. */
-  private async repairSlot(dead: NodeHandle): Promise<void> {
-    const row = sharedPrefixLength(this.self.id, dead.id);
-    const others = this.state.table.row(row).filter((e) => e.node.id !== dead.id).slice(0, TABLE_REPAIR_ASKS);
-    await Promise.all(others.map((e) => this.fetchRow(e.node, row)));
-  }
-
-  private countMaintenance(kind: string): void {
-    this.stats.maintenanceMessages++;
-    this.hooks.onMaintenanceMessage?.(kind);
-  }
-
-  leafSetInfos() {
-    return [toNodeInfo(this.self), ...this.state.leafSet.members().map(toNodeInfo)];
-  }
-
-  /** A peer's leaf-set message: the sender is alive; its members are candidates. */
-  takeLeafSetMessage(message: LeafSetMessage, rttMs?: number): void {
-    const sender = fromNodeInfo(message.sender, 'sender');
-    const members = fromNodeInfos(message.leafSet, 'leafSet');
-    const now = this.clock.now();
-    this.learnDirect(sender, rttMs);
-    for (const m of members) if (m.id !== sender.id) this.state.learn(m, now);
-  }
-
-  learnDirect(node: NodeHandle, rttMs?: number): void {
-    if (rttMs !== undefined) this.rtt.observe(node.id, rttMs);
-    const isNew = !this.state.knows(node.id);
-    this.state.learn(node, this.clock.now(), { direct: true, proximity: rttMs });
-    if (isNew && this.state.knows(node.id)) this.hooks.onMembership?.('join', node);
-  }
-
-  /**
-   * A call to a peer failed: the peer becomes a suspect. Routing goes around it at once, but
-   * it stays in the leaf set (and so in replica sets) until probes with the full timeout
-   * confirm it dead; if it answers (a slow or briefly unreachable node), it is cleared.
-   */
-  peerFailed(node: NodeHandle, error: unknown): void {
-    if (!isUnreachable(error) && !isDeadline(error)) return;
-    if (this.suspects.has(node.id)) return;
-    if (!this.state.knows(node.id)) {
-      this.state.forget(node.id, this.clock.now());
-      return;
-    }
-    this.suspects.add(node.id);
-    void this.confirmFailure(node, (error as { code?: number }).code).finally(() => this.suspects.delete(node.id));
-  }
-
-  /** Peers routed around while a failure is confirmed. */
-  suspected(): ReadonlySet<string> {
-    return this.suspects;
-  }
-
-  private async confirmFailure(node: NodeHandle, code: number | undefined): Promise<void> {
-    for (let attempt = 0; attempt < SUSPECT_PROBES && !this.stopped; attempt++) {
-      if (attempt > 0) await new Promise((r) => setTimeout(r, SUSPECT_PROBE_GAP_MS * attempt).unref());
-      this.countMaintenance('probe');
-      const t0 = performance.now();
-      try {
-        const res = await this.peers.call(node.address, 'ping', { sender: toNodeInfo(this.self) }, { deadline: this.deadline() });
-        const responder = fromNodeInfo(res.responder, 'responder');
-        if (responder.id === node.id && res.ready) {
-          this.learnDirect(responder, performance.now() - t0);
-          this.log.info('suspect_cleared', { peer: node.name || node.id });
-          return;
-        }
-      } catch {
-        // Still silent: try again, then confirm.
-      }
-    }
-    if (this.stopped) return;
-    const leafSetChanged = this.state.forget(node.id, this.clock.now());
-    this.rtt.forget(node.id);
-    this.peers.drop(node.address);
-    this.hooks.onMembership?.('failure', node);
-    this.log.warn('peer_failed', { peer: node.name || node.id, address: node.address, code });
-    await Promise.all([this.repairSlot(node), leafSetChanged ? this.refillLeafSet() : undefined]);
-  }
-
-  private deadline(multiplier = 1): number {
-    return this.clock.now() + this.config.rpcTimeoutMs * multiplier;
-  }
-
-  // ---- Peer requests ----
-
-  /** Routes a join towards the joiner's id; each hop adds its rows, the root its leaf set. */
-  async handleJoin(req: JoinRequest, deadline: number): Promise<JoinResponse> {
-    if (!this.ready) throw new UnavailableError('this node is not in a ring yet');
-    const joiner = fromNodeInfo(req.joiner, 'joiner');
-    if (req.path.length > LIMITS.maxHops) throw new InvalidArgumentError('join path too long');
-    const path = [...req.path, toNodeInfo(this.self)];
-    for (let attempt = 0; attempt <= LIMITS.maxRouteRetries; attempt++) {
-      const decision = this.state.nextHop(joiner.id, new Set([...this.suspects, joiner.id]));
-      if (decision.kind === 'deliver') {
-        const c = joinContribution(this.state, joiner.id, true);
-        return this.joinResponse(c, req.path.length === 0, path);
-      }
-      try {
-        const res = await this.peers.call(decision.node.address, 'join', { joiner: req.joiner, path }, { deadline: deadline - HOP_MARGIN_MS });
-        const mine = joinContribution(this.state, joiner.id, false);
-        res.rows.unshift(...mine.rows.map((r) => ({ index: r.index, entries: r.nodes.map(toNodeInfo) })));
-        if (req.path.length === 0) res.neighborhoodSet = this.state.neighborhood.nodes().map(toNodeInfo);
-        return res;
-      } catch (error) {
-        if (!isUnreachable(error)) throw error;
-        this.peerFailed(decision.node, error);
-      }
-    }
-    throw new UnavailableError('no live route towards the joiner');
-  }
-
-  private joinResponse(c: ReturnType<typeof joinContribution>, isEntry: boolean, path: JoinResponse['path']): JoinResponse {
+  /** Registers an application; its id must be unique on this node. */
+  register(app: Application): Endpoint {
+    if (this.apps.has(app.id)) throw new Error(`application ${app.id} is already registered`);
+    this.apps.set(app.id, app);
+    const overlay = this;
     return {
-      rows: c.rows.map((r) => ({ index: r.index, entries: r.nodes.map(toNodeInfo) })),
-      leafSet: c.leafSet.map(toNodeInfo),
-      root: toNodeInfo(this.self),
-      neighborhoodSet: isEntry ? this.state.neighborhood.nodes().map(toNodeInfo) : [],
-      path,
+      get self() {
+        return overlay.self;
+      },
+      get ready() {
+        return overlay.ready;
+      },
+      route: (key, payload, options) => this.route(app.id, key, payload, options),
+      send: (node, payload, options) => this.send(app.id, node, payload, options),
+      replicaSet: (key, k, exclude) => replicaSet(this.ctx.state, key, k, exclude),
+      leafSet: () => this.ctx.state.leafSet.members(),
+      now: () => this.ctx.env.now(),
+      setTimer: (ms, fn) => this.ctx.env.setTimer(ms, fn),
     };
   }
 
-  /**
-   * Recursive routing: deliver here when this node's leaf set says it is the root, else
-   * forward to the next hop; a hop that is unreachable is removed and the next best
-   * candidate tried, so the caller sees a retry, never a silent loss.
-   */
-  async route(req: ForwardRequest, deadline: number, metadata?: Metadata): Promise<ForwardResponse> {
-    if (!this.ready) throw new UnavailableError('this node is not in a ring yet');
-    if (req.hops.length > LIMITS.maxHops) throw new UnavailableError('hop limit exceeded');
-    const key = req.key.toString('hex');
-    const early = await this.intercept(req).catch(() => undefined);
-    if (early) {
-      // Served from a replica on the way: for metrics and the hop span, this node delivered it.
-      this.hooks.onHop?.('deliver', key, req.hops.length, sharedPrefixLength(key, this.self.id));
-      return this.response(req, early);
+  route(app: string, key: Id, payload: Buffer, options: RouteOptions): Promise<RouteResult> {
+    return this.router.route(app, key, payload, options);
+  }
+
+  /** A direct message to `app` on `node`. Errors are typed: refusals keep their code. */
+  async send(app: string, node: NodeHandle, payload: Buffer, options: RouteOptions): Promise<Buffer> {
+    try {
+      const res = await this.ctx.env.call(node, 'direct', { sender: this.ctx.selfInfo, app, payload }, { deadline: options.deadline, context: options.context });
+      return res.payload;
+    } catch (error) {
+      if (!(error instanceof PeerCallError)) throw error;
+      if (error.failure === 'refused') throw errorFromCode(error.code, error.message);
+      if (error.failure === 'timeout') throw new DeadlineExceededError(`${node.name || node.address} did not answer in time`);
+      throw new UnavailableError(`${node.name || node.address} is unreachable`);
     }
-    for (let attempt = 0; attempt <= LIMITS.maxRouteRetries; attempt++) {
-      const decision = this.state.nextHop(key, this.suspects);
-      this.hooks.onHop?.(decision.kind, key, req.hops.length, decision.prefixLength);
-      if (decision.kind === 'deliver') return this.deliverHere(req, deadline);
-      if (this.clock.now() >= deadline - HOP_MARGIN_MS) throw new DeadlineExceededError('deadline exceeded while routing');
-      const next = decision.node;
-      const t0 = performance.now();
+  }
+
+  /**
+   * Joins through a seed, retrying with backoff, or as the founder creates the ring; then
+   * runs maintenance. Resolves once joined, or when stop() comes first.
+   */
+  async start(): Promise<void> {
+    if (!this.ctx.stopped) return;
+    this.ctx.stopped = false;
+    let backoff: number = LIMITS.joinBackoffInitialMs;
+    while (!this.ctx.stopped && !(await this.joining.tryJoin())) {
+      await new Promise<void>((resolve) => {
+        const cancel = this.ctx.env.setTimer(backoff, () => resolve());
+        this.wakeStart = () => {
+          cancel();
+          resolve();
+        };
+      });
+      this.wakeStart = undefined;
+      backoff = Math.min(backoff * 2, LIMITS.joinBackoffMaxMs);
+    }
+    if (this.ctx.stopped) return;
+    this.every(this.ctx.config.maintenanceIntervalMs, () => this.tick());
+    const healMs = this.ctx.config.partitionProbeIntervalMs ?? OVERLAY.partitionProbeIntervalMs;
+    if (healMs > 0) this.every(healMs, () => this.heal.round());
+  }
+
+  stop(): void {
+    this.ctx.stopped = true;
+    for (const cancel of this.cancelTimers) cancel();
+    this.cancelTimers = [];
+    this.wakeStart?.();
+  }
+
+  /** One maintenance round: leaf-set exchange, and now and then a table-row refresh. Never overlaps itself. */
+  tick(): Promise<void> {
+    this.ticking ??= (async () => {
+      this.ticks++;
+      await this.leafSets.round();
+      if (this.ticks % OVERLAY.tableRefreshRounds === 0) await this.table.refresh();
+    })().finally(() => (this.ticking = undefined));
+    return this.ticking;
+  }
+
+  /** Runs `task` every `ms`, the next run armed when the last one ended. */
+  private every(ms: number, task: () => Promise<void>): void {
+    let cancel: () => void = () => undefined;
+    const arm = (): void => {
+      cancel = this.ctx.env.setTimer(ms, () => {
+        void task()
+          .catch((error: unknown) => this.ctx.log.warn('maintenance_failed', { error: String(error) }))
+          .finally(() => {
+            if (!this.ctx.stopped) arm();
+          });
+      });
+    };
+    arm();
+    this.cancelTimers.push(() => cancel());
+  }
+
+  private async repair(dead: NodeHandle, leafSetChanged: boolean): Promise<void> {
+    await Promise.all([this.table.repairSlot(dead), leafSetChanged ? this.leafSets.refill() : undefined]);
+  }
+
+  private notify(node: NodeHandle, joined: boolean): void {
+    for (const app of this.apps.values()) {
       try {
-        const res = await this.peers.call(
-          next.address,
-          'forward',
-          { ...req, hops: [...req.hops, toNodeInfo(next)] },
-          { deadline: deadline - HOP_MARGIN_MS, metadata },
-        );
-        this.stats.forwarded++;
-        if (req.hops.length === 0) this.state.learn(next, this.clock.now(), { direct: true, proximity: performance.now() - t0 });
-        return res;
+        app.update?.(node, joined);
       } catch (error) {
-        if (isUnreachable(error)) {
-          this.stats.retries++;
-          this.peerFailed(next, error);
-          continue;
-        }
-        if (isDeadline(error) && !(await this.isAlive(next))) {
-          this.stats.retries++;
-          this.peerFailed(next, error);
-          continue;
-        }
-        throw error;
+        this.ctx.log.warn('update_upcall_failed', { app: app.id, error: String(error) });
       }
     }
-    throw new UnavailableError('no live route to the key');
-  }
-
-  private async deliverHere(req: ForwardRequest, deadline: number): Promise<ForwardResponse> {
-    this.stats.delivered++;
-    try {
-      return this.response(req, await this.deliver(req, deadline));
-    } catch (error) {
-      const s = statusOf(error);
-      return { ...this.response(req, { found: false, value: Buffer.alloc(0), acknowledged: 0, version: 0 }), errorCode: s.code, errorMessage: s.message };
-    }
-  }
-
-  private response(req: ForwardRequest, d: Delivery): ForwardResponse {
-    return { root: toNodeInfo(this.self), hops: req.hops, ...d, errorCode: 0, errorMessage: '' };
-  }
-
-  /** A short ping tells a dead hop from a slow path further on. */
-  private async isAlive(node: NodeHandle): Promise<boolean> {
-    try {
-      await this.peers.call(node.address, 'ping', { sender: toNodeInfo(this.self) }, { deadline: this.clock.now() + Math.min(500, this.config.rpcTimeoutMs) });
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
-  /** A peer left gracefully: drop it at once rather than wait to find it dead. */
-  peerLeft(node: NodeHandle): void {
-    if (this.state.knows(node.id)) this.hooks.onMembership?.('leave', node);
-    const leafSetChanged = this.state.forget(node.id, this.clock.now());
-    this.peers.drop(node.address);
-    this.log.info('peer_left', { peer: node.name || node.id });
-    if (leafSetChanged) void this.refillLeafSet();
   }
 
   /** Tells the leaf set this node is leaving. */
   async announceLeave(): Promise<void> {
-    const deadline = this.deadline();
-    await Promise.allSettled(this.state.leafSet.members().map((n) => this.peers.call(n.address, 'leave', { sender: toNodeInfo(this.self) }, { deadline })));
+    const deadline = this.ctx.deadline();
+    await Promise.allSettled(this.ctx.state.leafSet.members().map((n) => this.ctx.env.call(n, 'leave', { sender: this.ctx.selfInfo }, { deadline })));
   }
 
-  /** Answers an exchange: learn the sender and its leaf set, reply with ours. */
+  // ---- Peer requests: what any driver hands the protocol ----
+
+  /** Dispatches one Peer request by method name (the test network's entry point). */
+  handle<M extends PeerMethod>(method: M, request: PeerCalls[M][0], deadline: number, context?: unknown): Promise<PeerCalls[M][1]> | PeerCalls[M][1] {
+    const handlers: { [K in PeerMethod]: (req: PeerCalls[K][0]) => Promise<PeerCalls[K][1]> | PeerCalls[K][1] } = {
+      join: (r) => this.handleJoin(r, deadline),
+      forward: (r) => this.handleForward(r, deadline, context),
+      exchangeLeafSet: (r) => this.handleExchange(r),
+      getRoutingRow: (r) => this.handleGetRoutingRow(r),
+      announce: (r) => this.handleAnnounce(r),
+      ping: (r) => this.handlePing(r),
+      leave: (r) => this.handleLeave(r),
+      direct: (r) => this.handleDirect(r, deadline),
+    };
+    return (handlers[method] as (req: PeerCalls[M][0]) => Promise<PeerCalls[M][1]> | PeerCalls[M][1])(request);
+  }
+
+  handleJoin(req: JoinRequest, deadline: number): Promise<JoinResponse> {
+    return this.joining.handleJoin(req, deadline);
+  }
+
+  handleForward(req: ForwardRequest, deadline: number, context?: unknown): Promise<ForwardResponse> {
+    return this.router.handleForward(req, deadline, context);
+  }
+
   handleExchange(req: LeafSetMessage): LeafSetMessage {
-    this.takeLeafSetMessage(req);
-    return { sender: toNodeInfo(this.self), leafSet: this.leafSetInfos() };
+    return this.leafSets.handleExchange(req);
   }
 
-  handleAnnounce(sender: NodeHandle): LeafSetMessage {
-    this.learnDirect(sender);
-    return { sender: toNodeInfo(this.self), leafSet: this.leafSetInfos() };
+  handleGetRoutingRow(req: RoutingRowRequest): RoutingRow {
+    return this.table.handleGetRoutingRow(req);
   }
-}
 
-/** Turns a ForwardResponse carrying an error back into the typed error. */
-export function throwIfError(res: ForwardResponse): ForwardResponse {
-  if (res.errorCode !== status.OK) throw errorFromStatus(res.errorCode, res.errorMessage);
-  return res;
-}
+  handleAnnounce(req: AnnounceRequest): LeafSetMessage {
+    this.leafSets.acceptSender(fromNodeInfo(req.sender, 'sender'));
+    return this.leafSets.message();
+  }
 
-export function keyBytes(id: Id): Buffer {
-  return idToBytes(id);
+  handlePing(req: PingRequest): PingResponse {
+    if (req.sender) fromNodeInfo(req.sender, 'sender');
+    return { responder: this.ctx.selfInfo, ready: this.ready };
+  }
+
+  /** A peer left gracefully: dropped at once, if it is the node we know at that address. */
+  handleLeave(req: LeaveRequest): Record<string, never> {
+    const sender = fromNodeInfo(req.sender, 'sender');
+    const known = this.ctx.state.knownNodes().find((n) => n.id === sender.id);
+    if (known && known.address === sender.address) {
+      this.ctx.log.info('peer_left', { peer: sender.name || sender.id });
+      if (this.membership.forget(sender, 'leave')) void this.leafSets.refill();
+    }
+    return {};
+  }
+
+  async handleDirect(req: DirectRequest, _deadline: number): Promise<DirectResponse> {
+    const sender = fromNodeInfo(req.sender, 'sender');
+    const app = this.apps.get(req.app);
+    if (!app?.receive) throw new InvalidArgumentError(`no application ${JSON.stringify(req.app)} takes direct messages on this node`);
+    return { payload: await app.receive(sender, req.payload) };
+  }
 }

@@ -1,7 +1,8 @@
-import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
+import { Metadata, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
 import type { Logger } from '../logger';
 import { rpcTelemetry } from '../telemetry/rpc-telemetry';
 import { toServiceError } from './status';
+import { REFUSAL_TRAILER } from '../constants';
 
 /** Deadline of an incoming call in ms since the epoch, capped for calls that set none. */
 export function callDeadline(call: ServerUnaryCall<unknown, unknown>, now: number, capMs: number): number {
@@ -31,7 +32,9 @@ export function unary<Req, Res>(
           if (e.code === 13) log.error('request_failed', { method, error: String(error), stack: (error as Error)?.stack });
           else log.debug('request_rejected', { method, code: e.code, error: e.details });
           observed.end(e.code ?? 2);
-          callback(e);
+          const metadata = new Metadata();
+          metadata.set(REFUSAL_TRAILER, '1');
+          callback({ ...e, metadata });
         },
       );
   };

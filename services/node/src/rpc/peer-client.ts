@@ -1,29 +1,10 @@
 import { credentials, Metadata, type CallOptions, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
 import { LIMITS } from '../constants';
 import { rpcTelemetry } from '../telemetry/rpc-telemetry';
-import {
-  PeerClient,
-  type ForwardRequest,
-  type ForwardResponse,
-  type JoinRequest,
-  type JoinResponse,
-  type LeafSetMessage,
-  type AnnounceRequest,
-  type PingRequest,
-  type PingResponse,
-  type RoutingRow,
-  type RoutingRowRequest,
-  type StoreReplicasRequest,
-  type StoreReplicasResponse,
-  type FetchReplicasRequest,
-  type FetchReplicasResponse,
-  type SyncDigestRequest,
-  type SyncDigestResponse,
-  type ListObjectsRequest,
-  type ListObjectsResponse,
-  type LeaveRequest,
-  type LeaveResponse,
-} from '../gen/pastry/v1/peer';
+import { PeerClient } from '../gen/pastry/v1/peer';
+import type { PeerCalls } from '../overlay/env';
+
+export type { PeerCalls } from '../overlay/env';
 
 export interface CallContext {
   /** Absolute deadline, ms since the epoch. */
@@ -78,21 +59,6 @@ export class PeerPool {
     const fn = (c[method] as unknown as Unary<PeerCalls[M][0], PeerCalls[M][1]>).bind(c);
     return call(fn, request, ctx, method);
   }
-}
-
-/** Request and response type of each Peer method. */
-export interface PeerCalls {
-  join: [JoinRequest, JoinResponse];
-  forward: [ForwardRequest, ForwardResponse];
-  exchangeLeafSet: [LeafSetMessage, LeafSetMessage];
-  getRoutingRow: [RoutingRowRequest, RoutingRow];
-  announce: [AnnounceRequest, LeafSetMessage];
-  ping: [PingRequest, PingResponse];
-  storeReplicas: [StoreReplicasRequest, StoreReplicasResponse];
-  fetchReplicas: [FetchReplicasRequest, FetchReplicasResponse];
-  syncDigest: [SyncDigestRequest, SyncDigestResponse];
-  listObjects: [ListObjectsRequest, ListObjectsResponse];
-  leave: [LeaveRequest, LeaveResponse];
 }
 
 function call<Req, Res>(method: Unary<Req, Res>, request: Req, ctx: CallContext, name: string): Promise<Res> {

@@ -1,0 +1,56 @@
+import type { NodeHandle } from '../core/node-handle';
+import { InvalidArgumentError, PastryError } from '../errors';
+import {
+  DhtDirect,
+  DhtDirectReply,
+  type FetchReplicasRequest,
+  type FetchReplicasResponse,
+  type ListObjectsRequest,
+  type ListObjectsResponse,
+  type StoreReplicasRequest,
+  type StoreReplicasResponse,
+  type SyncDigestRequest,
+  type SyncDigestResponse,
+} from '../gen/pastry/v1/dht_peer';
+import type { Endpoint } from '../overlay/common-api';
+
+/** The DHT's id on the overlay: its messages carry it. */
+export const DHT_APP = 'dht';
+
+/** Request and answer of each direct DHT message. */
+export interface DhtCalls {
+  storeReplicas: [StoreReplicasRequest, StoreReplicasResponse];
+  fetchReplicas: [FetchReplicasRequest, FetchReplicasResponse];
+  syncDigest: [SyncDigestRequest, SyncDigestResponse];
+  listObjects: [ListObjectsRequest, ListObjectsResponse];
+}
+
+export type DhtMethod = keyof DhtCalls;
+
+export const DHT_METHODS: readonly DhtMethod[] = ['storeReplicas', 'fetchReplicas', 'syncDigest', 'listObjects'];
+
+/** Sends one direct DHT message to the DHT on `node` and returns its answer. */
+export async function callDht<M extends DhtMethod>(endpoint: Endpoint, node: NodeHandle, method: M, request: DhtCalls[M][0], deadline: number): Promise<DhtCalls[M][1]> {
+  const payload = Buffer.from(DhtDirect.encode({ [method]: request } as DhtDirect).finish());
+  const reply = DhtDirectReply.decode(await endpoint.send(node, payload, { deadline }));
+  const body = reply[method];
+  if (body === undefined) throw new PastryError(`${node.name || node.address} answered ${method} with another message`);
+  return body as DhtCalls[M][1];
+}
+
+/** Decodes a direct message: exactly one body. */
+export function decodeDirect(payload: Buffer): { method: DhtMethod; request: DhtCalls[DhtMethod][0] } {
+  let message: DhtDirect;
+  try {
+    message = DhtDirect.decode(payload);
+  } catch (error) {
+    throw new InvalidArgumentError(`malformed DHT message: ${(error as Error).message}`);
+  }
+  const present = DHT_METHODS.filter((m) => message[m] !== undefined);
+  if (present.length !== 1) throw new InvalidArgumentError(`a DHT message needs exactly one body, got ${present.length}`);
+  return { method: present[0]!, request: message[present[0]!]! };
+}
+
+export function encodeReply<M extends DhtMethod>(method: M, reply: DhtCalls[M][1]): Buffer {
+  return Buffer.from(DhtDirectReply.encode({ [method]: reply } as DhtDirectReply).finish());
+}

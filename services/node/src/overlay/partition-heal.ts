@@ -1,0 +1,67 @@
+import type { NodeHandle } from '../core/node-handle';
+import { OVERLAY } from '../constants';
+import { fromNodeInfo } from './codec';
+import type { OverlayContext } from './context';
+import type { Join } from './join';
+import type { Membership } from './membership';
+
+/**
+ * Merges rings that a partition split (after FreePastry's PartitionHandler). Seeds are
+ * otherwise contacted only at start-up and dead nodes are dropped from every table, so
+ * without this the halves of a split ring stay two rings forever. Each round probes a few
+ * of the recently dead nodes and the seeds this node does not know; one that answers from
+ * outside this node's leaf set is used to join towards this node's own id again, which
+ * hands over the true leaf set; leaf-set exchange spreads the merge from there.
+ */
+export class PartitionHeal {
+  private running: Promise<void> | undefined;
+  readonly stats = { probes: 0, merges: 0 };
+
+  constructor(
+    private readonly ctx: OverlayContext,
+    private readonly membership: Membership,
+    private readonly join: Join,
+  ) {}
+
+  round(): Promise<void> {
+    this.running ??= this.runRound().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  /** Candidates: recently dead nodes and seed addresses no known node has. */
+  candidates(): NodeHandle[] {
+    const known = new Set(this.ctx.state.knownNodes().map((n) => n.address));
+    const seeds = this.ctx.config.seeds.filter((a) => a !== this.ctx.self.address && !known.has(a)).map((address) => ({ id: '', address, name: '' }));
+    return [...this.membership.recentlyDead(), ...seeds];
+  }
+
+  private async runRound(): Promise<void> {
+    if (!this.ctx.ready) return;
+    const pool = this.candidates();
+    for (let i = 0; i < OVERLAY.partitionProbesPerRound && pool.length > 0 && this.ctx.ready; i++) {
+      const [candidate] = pool.splice(Math.floor(this.ctx.env.random() * pool.length), 1);
+      await this.probe(candidate!);
+    }
+  }
+
+  private async probe(candidate: NodeHandle): Promise<void> {
+    this.stats.probes++;
+    this.ctx.count('partition_probe');
+    let responder: NodeHandle;
+    try {
+      const res = await this.ctx.env.call(candidate, 'ping', { sender: this.ctx.selfInfo }, { deadline: this.ctx.deadline() });
+      if (!res.ready) return;
+      responder = fromNodeInfo(res.responder, 'responder');
+    } catch {
+      return;
+    }
+    if (responder.id === this.ctx.self.id || this.ctx.state.leafSet.has(responder.id)) return;
+    try {
+      await this.join.joinVia(responder);
+      this.stats.merges++;
+      this.ctx.log.info('partition_merge', { via: responder.name || responder.address });
+    } catch (error) {
+      this.ctx.log.debug('partition_merge_failed', { via: responder.name || responder.address, error: String(error) });
+    }
+  }
+}

@@ -1,0 +1,50 @@
+import { status, type Metadata, type ServiceError } from '@grpc/grpc-js';
+import type { NodeHandle } from '../core/node-handle';
+import { REFUSAL_TRAILER } from '../constants';
+import { PeerCallError, type CallOptions, type OverlayEnv, type PeerCalls, type PeerMethod } from '../overlay/env';
+import type { PeerPool } from '../rpc/peer-client';
+
+
+/**
+ * The overlay's environment on a real node: wall-clock time, Math.random, Node timers
+ * that never hold the process open, and peer calls over gRPC.
+ */
+export class GrpcEnv implements OverlayEnv {
+  constructor(private readonly peers: PeerPool) {}
+
+  now(): number {
+    return Date.now();
+  }
+
+  random(): number {
+    return Math.random();
+  }
+
+  setTimer(ms: number, fn: () => void): () => void {
+    const timer = setTimeout(fn, ms);
+    timer.unref();
+    return () => clearTimeout(timer);
+  }
+
+  async call<M extends PeerMethod>(to: NodeHandle, method: M, request: PeerCalls[M][0], options: CallOptions): Promise<PeerCalls[M][1]> {
+    try {
+      return await this.peers.call(to.address, method, request, { deadline: options.deadline, metadata: options.context as Metadata | undefined });
+    } catch (error) {
+      throw classify(error as ServiceError);
+    }
+  }
+
+  disconnect(node: NodeHandle): void {
+    this.peers.drop(node.address);
+  }
+}
+
+/** Refusals are answers; only a transport failure or a timeout says the peer may be gone. */
+export function classify(error: ServiceError): PeerCallError {
+  const message = error?.details || error?.message || String(error);
+  const code = typeof error?.code === 'number' ? error.code : status.UNKNOWN;
+  if (error?.metadata?.get?.(REFUSAL_TRAILER)?.length) return new PeerCallError('refused', code, message);
+  if (code === status.DEADLINE_EXCEEDED) return new PeerCallError('timeout', code, message);
+  if (code === status.UNAVAILABLE || code === status.CANCELLED || code === status.UNKNOWN) return new PeerCallError('unreachable', code, message);
+  return new PeerCallError('refused', code, message);
+}
