@@ -3,6 +3,8 @@ import { PastryClient } from './client';
 import { table } from './format';
 import type { Io } from './commands';
 import { UsageError } from './commands';
+import { partitionView } from './netns/faults';
+import { netnsCommand } from './netns/netns-command';
 
 export interface PodStatus {
   name: string;
@@ -10,11 +12,18 @@ export interface PodStatus {
   id: string;
   pid: number;
   ready: boolean;
+  /** With --netns only: the pod's namespace, address, partition sides, the pods it is cut from, its delay. */
+  netns?: string;
+  host?: string;
+  partition?: string[];
+  cutFrom?: string[];
+  delayMs?: number;
 }
 
 export async function podStatuses(runDir: string): Promise<PodStatus[]> {
   const state = readState(runDir);
   if (!state) return [];
+  const cuts = state.network ? partitionView(state.pods, state.network.partitions) : undefined;
   return Promise.all(
     state.pods.map(async (p) => {
       let ready = false;
@@ -28,24 +37,38 @@ export async function podStatuses(runDir: string): Promise<PodStatus[]> {
           c.close();
         }
       }
-      return { name: p.name, address: p.address, id: p.id, pid: isRunning(p.pid) ? p.pid : 0, ready };
+      const status: PodStatus = { name: p.name, address: p.address, id: p.id, pid: isRunning(p.pid) ? p.pid : 0, ready };
+      if (!cuts) return status;
+      const cut = cuts.get(p.name)!;
+      return { ...status, netns: p.netns ?? '', host: p.host, partition: cut.groups, cutFrom: cut.cutFrom, delayMs: p.delay?.ms ?? 0 };
     }),
   );
 }
 
 function printPods(pods: PodStatus[], json: boolean, io: Io): void {
   if (json) io.out(JSON.stringify({ pods }));
+  else if (pods.some((p) => p.netns !== undefined))
+    io.out(
+      table(
+        ['name', 'address', 'id', 'pid', 'ready', 'netns', 'partition', 'delay'],
+        pods.map((p) => [p.name, p.address, p.id, p.pid || '-', p.ready, p.netns!, p.partition!.join(',') || '-', p.delayMs ? `${p.delayMs} ms` : '-']),
+      ),
+    );
   else io.out(table(['name', 'address', 'id', 'pid', 'ready'], pods.map((p) => [p.name, p.address, p.id, p.pid || '-', p.ready])));
 }
 
 export async function clusterCommand(
   sub: string | undefined,
   rest: string[],
-  opts: { nodes: number; json: boolean; runDir: string; timeoutMs: number; storage: string; subnet: string; withSidecar: boolean },
+  opts: { nodes: number; json: boolean; runDir: string; timeoutMs: number; storage: string; subnet: string; withSidecar: boolean; netns?: boolean; from?: string },
   io: Io,
 ): Promise<number> {
-  const options: ClusterOptions = { ...DEFAULT_CLUSTER, runDir: opts.runDir, storage: opts.storage, subnet: opts.subnet };
+  const options: ClusterOptions = { ...DEFAULT_CLUSTER, runDir: opts.runDir, storage: opts.storage, subnet: opts.subnet, netns: opts.netns ?? false };
   switch (sub) {
+    case 'partition':
+    case 'heal':
+    case 'delay':
+      return netnsCommand(sub, rest, opts, io);
     case 'up': {
       const started = Date.now();
       await clusterUp(opts.nodes, options, opts.timeoutMs);
@@ -96,6 +119,8 @@ export async function clusterCommand(
       return 0;
     }
     default:
-      throw new UsageError('usage: pastry cluster up|status|down|stop <pod>|kill <pod>|start <pod>|kill-sidecar <pod>|start-sidecar <pod> [--nodes N] [--storage memory|redis] [--run-dir DIR] [--json]');
+      throw new UsageError(
+        'usage: pastry cluster up|status|down|stop <pod>|kill <pod>|start <pod>|kill-sidecar <pod>|start-sidecar <pod>|partition <pods> [--from <pods>]|heal|delay <pods> <ms> [--nodes N] [--netns] [--storage memory|redis] [--run-dir DIR] [--json]',
+      );
   }
 }

@@ -5,6 +5,9 @@ import path from 'node:path';
 import { guidForName } from '../../node/src/dht/guid';
 import { PastryClient } from './client';
 import { leafSetErrors, walkRing } from './ring';
+import { which } from './netns/exec';
+import type { PodDelay } from './netns/faults';
+import { checkNetnsPrerequisites, ensureBridge, ensurePodNamespace, networkFor, teardownNetwork, validateNetnsSubnet, type NetnsNetwork } from './netns/network';
 
 /** One local "pod": a node process with its own loopback address, as in a StatefulSet. */
 export interface Pod {
@@ -18,12 +21,17 @@ export interface Pod {
   pid: number;
   /** The Redis sidecar, with --storage redis. */
   redis?: { address: string; pid: number };
+  /** With --netns: the pod's network namespace, and the delay `cluster delay` gave it. */
+  netns?: string;
+  delay?: PodDelay;
 }
 
 export interface ClusterState {
   pods: Pod[];
-  /** Distinct loopback addresses, or 127.0.0.1 with distinct ports. */
-  mode: 'loopback-addresses' | 'ports';
+  /** Distinct loopback addresses, 127.0.0.1 with distinct ports, or a network namespace per pod. */
+  mode: 'loopback-addresses' | 'ports' | 'netns';
+  /** With --netns: the bridge, guard chain, subnet and partitions of the ring. */
+  network?: NetnsNetwork;
   leafSetSize: number;
   storage: string;
   /** Layout the ring was created with; scaling up reuses it. */
@@ -39,6 +47,8 @@ export interface ClusterOptions {
   storage: string;
   /** Pods get <subnet>.1, <subnet>.2, ... */
   subnet: string;
+  /** Each pod in its own network namespace on a bridge (needs root). */
+  netns?: boolean;
 }
 
 export const DEFAULT_CLUSTER: ClusterOptions = { runDir: '.pastry', port: 7000, metricsPort: 9464, storage: 'memory', subnet: '127.0.10' };
@@ -56,7 +66,7 @@ export function readState(runDir: string): ClusterState | undefined {
   return JSON.parse(readFileSync(file, 'utf8')) as ClusterState;
 }
 
-function writeState(runDir: string, state: ClusterState): void {
+export function writeState(runDir: string, state: ClusterState): void {
   mkdirSync(runDir, { recursive: true });
   const tmp = statePath(runDir) + '.tmp';
   writeFileSync(tmp, JSON.stringify(state, null, 2));
@@ -90,9 +100,10 @@ export async function canBindLoopbackRange(subnet: string): Promise<boolean> {
 
 function podLayout(mode: ClusterState['mode'], ordinal: number, options: ClusterOptions): Omit<Pod, 'pid' | 'id'> {
   const name = `pastry-${ordinal}`;
-  const host = mode === 'loopback-addresses' ? `${options.subnet}.${ordinal + 1}` : '127.0.0.1';
-  const port = mode === 'loopback-addresses' ? options.port : options.port + ordinal;
-  const metricsPort = mode === 'loopback-addresses' ? options.metricsPort : options.metricsPort + ordinal;
+  const own = mode !== 'ports';
+  const host = own ? `${options.subnet}.${ordinal + 1}` : '127.0.0.1';
+  const port = own ? options.port : options.port + ordinal;
+  const metricsPort = own ? options.metricsPort : options.metricsPort + ordinal;
   return { name, ordinal, host, port, metricsPort, address: `${host}:${port}` };
 }
 
@@ -102,6 +113,11 @@ function seedsFor(mode: ClusterState['mode'], options: ClusterOptions): string {
 
 const REDIS_PORT = 6379;
 
+/** The command line that runs `file args` in the pod's namespace (as is, without one). */
+function inNamespace(ns: string | undefined, file: string, args: string[]): [string, string[]] {
+  return ns ? [which('ip') ?? 'ip', ['netns', 'exec', ns, file, ...args]] : [file, args];
+}
+
 /** Whether redis-server is on PATH; the message says how to get it. */
 export function checkRedisInstalled(): void {
   const found = (process.env.PATH ?? '').split(path.delimiter).some((d) => existsSync(path.join(d, 'redis-server')));
@@ -109,10 +125,11 @@ export function checkRedisInstalled(): void {
 }
 
 /** The pod's Redis sidecar: bound to the pod's own address, no persistence, as in the chart. */
-function startSidecar(state: ClusterState, layout: Pick<Pod, 'name' | 'host' | 'ordinal'>, logDir: string): { address: string; pid: number } {
-  const port = state.mode === 'loopback-addresses' ? REDIS_PORT : REDIS_PORT + layout.ordinal;
+function startSidecar(state: ClusterState, layout: Pick<Pod, 'name' | 'host' | 'ordinal' | 'netns'>, logDir: string): { address: string; pid: number } {
+  const port = state.mode === 'ports' ? REDIS_PORT + layout.ordinal : REDIS_PORT;
   const log = openSync(path.join(logDir, `${layout.name}-redis.log`), 'a');
-  const child = spawn('redis-server', ['--bind', layout.host, '--port', String(port), '--save', '', '--appendonly', 'no', '--protected-mode', 'no'], {
+  const [file, args] = inNamespace(layout.netns, 'redis-server', ['--bind', layout.host, '--port', String(port), '--save', '', '--appendonly', 'no', '--protected-mode', 'no']);
+  const child = spawn(file, args, {
     detached: true,
     stdio: ['ignore', log, log],
   });
@@ -125,14 +142,16 @@ function startSidecar(state: ClusterState, layout: Pick<Pod, 'name' | 'host' | '
 export function startPod(state: ClusterState, ordinal: number, given: ClusterOptions, env: NodeJS.ProcessEnv = process.env): Pod {
   if (ordinal > 253) throw new Error('at most 254 local pods');
   const options = { ...given, subnet: state.subnet, port: state.port, metricsPort: state.metricsPort };
-  const layout = podLayout(state.mode, ordinal, options);
+  const layout: Omit<Pod, 'pid' | 'id'> = podLayout(state.mode, ordinal, options);
+  if (state.network) layout.netns = ensurePodNamespace(state.network, ordinal).netns;
   const logDir = path.join(options.runDir, 'logs');
   mkdirSync(logDir, { recursive: true });
   const previous = state.pods.find((p) => p.ordinal === ordinal);
   let redis = previous?.redis;
   if (state.storage === 'redis' && (!redis || !isRunning(redis.pid))) redis = startSidecar(state, layout, logDir);
   const log = openSync(path.join(logDir, `${layout.name}.log`), 'a');
-  const child = spawn(process.execPath, [NODE_MAIN], {
+  const [file, args] = inNamespace(layout.netns, process.execPath, [NODE_MAIN]);
+  const child = spawn(file, args, {
     detached: true,
     stdio: ['ignore', log, log],
     env: {
@@ -150,7 +169,7 @@ export function startPod(state: ClusterState, ordinal: number, given: ClusterOpt
   });
   closeSync(log);
   child.unref();
-  const pod: Pod = { ...layout, id: guidForName(layout.name), pid: child.pid ?? -1, ...(redis ? { redis } : {}) };
+  const pod: Pod = { ...layout, id: guidForName(layout.name), pid: child.pid ?? -1, ...(redis ? { redis } : {}), ...(previous?.delay ? { delay: previous.delay } : {}) };
   state.pods = state.pods.filter((p) => p.name !== pod.name).concat(pod).sort((a, b) => a.ordinal - b.ordinal);
   writeState(options.runDir, state);
   return pod;
@@ -162,24 +181,42 @@ export function startPod(state: ClusterState, ordinal: number, given: ClusterOpt
  */
 export async function clusterUp(nodes: number, options: ClusterOptions, timeoutMs: number, env = process.env): Promise<ClusterState> {
   if (!Number.isInteger(nodes) || nodes < 1 || nodes > 254) throw new Error('--nodes must be an integer from 1 to 254');
-  if (!/^127\.\d{1,3}\.\d{1,3}$/.test(options.subnet)) throw new Error(`--subnet must be three octets in 127.0.0.0/8, like 127.0.10; got ${options.subnet}`);
   if (!existsSync(NODE_MAIN)) throw new Error(`${NODE_MAIN} is missing: run \`make build\` first`);
   if (options.storage !== 'memory' && options.storage !== 'redis') throw new Error(`--storage must be memory or redis, got ${options.storage}`);
   const existing = readState(options.runDir);
   if (existing && existing.storage !== options.storage) throw new Error(`the ring in ${options.runDir} runs --storage ${existing.storage}; run \`pastry cluster down\` first`);
+  if (existing && options.netns && existing.mode !== 'netns') throw new Error(`the ring in ${options.runDir} is not a --netns ring; run \`pastry cluster down\` first`);
+  const netns = options.netns || existing?.mode === 'netns';
+  if (netns) {
+    checkNetnsPrerequisites();
+    if (nodes > 253) throw new Error('--nodes must be at most 253 with --netns (.254 is the host end of the bridge)');
+    if (!existing) validateNetnsSubnet(options.subnet);
+  } else if (!/^127\.\d{1,3}\.\d{1,3}$/.test(options.subnet)) throw new Error(`--subnet must be three octets in 127.0.0.0/8, like 127.0.10; got ${options.subnet}`);
   if (options.storage === 'redis') checkRedisInstalled();
   const state: ClusterState = existing ?? {
     pods: [],
-    mode: (await canBindLoopbackRange(options.subnet)) ? 'loopback-addresses' : 'ports',
+    mode: netns ? 'netns' : (await canBindLoopbackRange(options.subnet)) ? 'loopback-addresses' : 'ports',
+    ...(netns ? { network: networkFor(options.runDir, options.subnet) } : {}),
     leafSetSize: Number(env.PASTRY_LEAF_SET_SIZE ?? 16),
     storage: options.storage,
     subnet: options.subnet,
     port: options.port,
     metricsPort: options.metricsPort,
   };
-  for (let i = 0; i < nodes; i++) {
-    const pod = state.pods.find((p) => p.ordinal === i);
-    if (!pod || !isRunning(pod.pid)) startPod(state, i, options, env);
+  try {
+    if (state.network) {
+      // Recorded before anything is made, so that `down` finds whatever a crash leaves behind.
+      writeState(options.runDir, state);
+      ensureBridge(state.network);
+    }
+    for (let i = 0; i < nodes; i++) {
+      const pod = state.pods.find((p) => p.ordinal === i);
+      if (!pod || !isRunning(pod.pid)) startPod(state, i, options, env);
+    }
+  } catch (error) {
+    // A new --netns ring that fails half way leaves nothing behind.
+    if (state.network && !existing) await clusterDown(options.runDir, 2000);
+    throw error;
   }
   await waitForRing(state, timeoutMs);
   return state;
@@ -271,7 +308,10 @@ export async function waitForExit(pids: number[], timeoutMs: number): Promise<nu
 /** Stops every pod: SIGTERM, then SIGKILL for what is left after the grace period. */
 export async function clusterDown(runDir: string, graceMs = 10_000): Promise<number> {
   const state = readState(runDir);
-  if (!state) return 0;
+  if (!state) {
+    removeNetworkLeftovers(runDir);
+    return 0;
+  }
   const pids = state.pods.map((p) => p.pid).filter((pid) => pid > 0 && isRunning(pid));
   for (const pid of pids) process.kill(pid, 'SIGTERM');
   const left = await waitForExit(pids, graceMs);
@@ -281,6 +321,14 @@ export async function clusterDown(runDir: string, graceMs = 10_000): Promise<num
   const sidecars = state.pods.map((p) => p.redis?.pid ?? -1).filter((pid) => pid > 0 && isRunning(pid));
   for (const pid of sidecars) process.kill(pid, 'SIGKILL');
   await waitForExit(sidecars, 5000);
+  // Then the network: delay helpers and strays in the namespaces, namespaces, bridge, guard.
+  if (state.network) teardownNetwork(state.network);
   rmSync(statePath(runDir), { force: true });
   return pids.length;
+}
+
+/** Without a state file: the namespaces, bridge and guard chain of this run dir, if any are left. */
+function removeNetworkLeftovers(runDir: string): void {
+  if (process.getuid?.() !== 0 || !which('ip')) return;
+  teardownNetwork(networkFor(runDir, ''));
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { DEFAULT_CLUSTER, readState } from './cluster';
+import { DEFAULT_NETNS_SUBNET } from './netns/network';
 import { ClientError, PastryClient } from './client';
 import { clusterCommand } from './cluster-command';
 import { UsageError, getCommand, objectsCommand, putCommand, removeCommand, ringCommand, routeCommand, statusCommand, type Io } from './commands';
@@ -25,6 +26,10 @@ Usage:
   pastry cluster up|status|down     a local ring of node processes (pods pastry-0..N-1)
   pastry cluster stop|kill|start <pod> [--with-sidecar]
   pastry cluster kill-sidecar|start-sidecar <pod>
+  pastry cluster up --netns         each pod in its own network namespace on a bridge (root)
+  pastry cluster partition <pods> [--from <pods>]   cut pods from the others (--netns rings)
+  pastry cluster heal               remove every partition
+  pastry cluster delay <pods> <ms>  delay what the pods send (0 removes it; --netns rings)
   pastry demo                       cluster up, a few puts and gets, up until Ctrl-C
   pastry chaos                      kill pods under a workload; report lost writes and recovery
   pastry sim <experiment> ...       the simulator: hops, distance, failures, replicas, scale (pastry sim help)
@@ -42,6 +47,9 @@ Options:
   --storage memory     store of local pods: memory, or redis (a redis-server sidecar per pod)
   --run-dir DIR        local ring state and logs (default .pastry)
   --subnet 127.0.10    loopback addresses of local pods: <subnet>.1, <subnet>.2, ...
+                       (with --netns a private /24, default 10.213.0; the host is <subnet>.254)
+  --netns              cluster up: a network namespace per pod, a bridge and a host guard (root)
+  --from PODS          cluster partition: the other side (default: every other pod)
   --timeout S          seconds to wait (default 10 for requests, 90 for cluster up)
   --trace              route: per-hop timing, under a new trace id
   --listen host:port   monitor: where Prometheus listens (default 127.0.0.1:9090)
@@ -62,7 +70,9 @@ export async function run(argv: string[], io: Io): Promise<number> {
       nodes: { type: 'string', default: '8' },
       storage: { type: 'string', default: 'memory' },
       'run-dir': { type: 'string', default: process.env.PASTRY_RUN_DIR ?? '.pastry' },
-      subnet: { type: 'string', default: '127.0.10' },
+      subnet: { type: 'string' },
+      netns: { type: 'boolean', default: false },
+      from: { type: 'string' },
       timeout: { type: 'string' },
       trace: { type: 'boolean', default: false },
       listen: { type: 'string', default: DEFAULT_MONITOR.listen },
@@ -91,7 +101,9 @@ export async function run(argv: string[], io: Io): Promise<number> {
   const timeoutS = values.timeout === undefined ? undefined : positiveInt(values.timeout, '--timeout');
   const json = values.json;
   if (command === 'cluster') {
-    return clusterCommand(rest[0], rest.slice(1), { nodes, json, runDir, timeoutMs: (timeoutS ?? 90) * 1000, storage: values.storage, subnet: values.subnet, withSidecar: values['with-sidecar'] }, io);
+    const subnet = values.subnet ?? (values.netns ? DEFAULT_NETNS_SUBNET : DEFAULT_CLUSTER.subnet);
+    const cluster = { nodes, json, runDir, timeoutMs: (timeoutS ?? 90) * 1000, storage: values.storage, subnet, withSidecar: values['with-sidecar'], netns: values.netns, from: values.from };
+    return clusterCommand(rest[0], rest.slice(1), cluster, io);
   }
   if (command === 'monitor') {
     return monitorCommand(rest[0], { runDir, listen: values.listen, scrapeInterval: values['scrape-interval'], timeoutS: timeoutS ?? DEFAULT_MONITOR.timeoutS }, io);
@@ -116,7 +128,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
       io,
     );
   }
-  if (command === 'demo') return demoCommand(nodes, { ...DEFAULT_CLUSTER, runDir, subnet: values.subnet }, (timeoutS ?? 90) * 1000, io);
+  if (command === 'demo') return demoCommand(nodes, { ...DEFAULT_CLUSTER, runDir, subnet: values.subnet ?? DEFAULT_CLUSTER.subnet }, (timeoutS ?? 90) * 1000, io);
   const target = values.target ?? process.env.PASTRY_TARGET ?? readState(runDir)?.pods[0]?.address ?? '127.0.10.1:7000';
   if (command === 'ring') {
     await ringCommand(target, json, io);
