@@ -44,6 +44,10 @@ export const OVERLAY = {
   deadMemoryMs: 15 * 60_000,
   /** Default period of partition-heal probes. */
   partitionProbeIntervalMs: 2_000,
+  /** A node used to merge is not used again for this long: a merge happens once, then leaf-set exchange spreads it. */
+  partitionQuietMs: 60_000,
+  /** A seed this node does not know is joined through at most this often. */
+  seedQuietMs: 10 * 60_000,
   /** Nodes probed per partition-heal round. */
   partitionProbesPerRound: 2,
 } as const;

@@ -15,6 +15,8 @@ import type { Membership } from './membership';
  */
 export class PartitionHeal {
   private running: Promise<void> | undefined;
+  /** Addresses probed lately, not probed again before the time given. */
+  private readonly quiet = new Map<string, number>();
   readonly stats = { probes: 0, merges: 0 };
 
   constructor(
@@ -32,7 +34,9 @@ export class PartitionHeal {
   candidates(): NodeHandle[] {
     const known = new Set(this.ctx.state.knownNodes().map((n) => n.address));
     const seeds = this.ctx.config.seeds.filter((a) => a !== this.ctx.self.address && !known.has(a)).map((address) => ({ id: '', address, name: '' }));
-    return [...this.membership.recentlyDead(), ...seeds];
+    const now = this.ctx.now();
+    for (const [a, until] of this.quiet) if (until <= now) this.quiet.delete(a);
+    return [...this.membership.recentlyDead(), ...seeds].filter((n) => !this.quiet.has(n.address));
   }
 
   private async runRound(): Promise<void> {
@@ -55,7 +59,14 @@ export class PartitionHeal {
     } catch {
       return;
     }
-    if (responder.id === this.ctx.self.id || this.ctx.state.leafSet.has(responder.id)) return;
+    if (responder.id === this.ctx.self.id) return;
+    // A node we took for dead, or never knew, answers: it may be in another ring. One that
+    // is in our tables is in ours.
+    const wasDead = this.membership.recentlyDead().some((n) => n.id === responder.id);
+    const unknown = !this.ctx.state.knows(responder.id);
+    if (!wasDead && !unknown) return;
+    this.membership.learnDirect(responder);
+    this.quiet.set(candidate.address, this.ctx.now() + (wasDead ? OVERLAY.partitionQuietMs : OVERLAY.seedQuietMs));
     try {
       await this.join.joinVia(responder);
       this.stats.merges++;

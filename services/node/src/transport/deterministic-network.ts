@@ -105,7 +105,7 @@ export class DeterministicNetwork {
       setTimer: (ms, fn) => {
         const life = host().life;
         let cancelled = false;
-        this.schedule(Math.max(0, ms), () => {
+        this.schedule(Math.max(0, Math.ceil(ms)), () => {
           if (!cancelled && host().alive && host().life === life) fn();
         });
         return () => (cancelled = true);
@@ -126,7 +126,7 @@ export class DeterministicNetwork {
         settled = true;
         fn();
       };
-      this.schedule(Math.max(0, options.deadline - this.clock), () => settle(() => reject(new PeerCallError('timeout', 4, `${method} to ${to.address}: deadline exceeded`))));
+      this.schedule(Math.max(0, Math.ceil(options.deadline - this.clock)), () => settle(() => reject(new PeerCallError('timeout', 4, `${method} to ${to.address}: deadline exceeded`))));
       const bytes = codec.requestSerialize(request);
       const target = this.hosts.get(to.address);
       if (!target || !target.alive) {
@@ -178,7 +178,8 @@ export class DeterministicNetwork {
 
   private delay(): number {
     const { minDelayMs, maxDelayMs } = this.links;
-    return minDelayMs + this.rng.float() * (maxDelayMs - minDelayMs);
+    // Whole milliseconds, as Date.now() gives: versions and timestamps are integers.
+    return Math.round(minDelayMs + this.rng.float() * (maxDelayMs - minDelayMs));
   }
 
   private schedule(ms: number, run: () => void): void {

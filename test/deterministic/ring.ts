@@ -1,0 +1,261 @@
+import { compareCloseness, clockwiseDistance, type Id } from '../../services/node/src/core/id';
+import type { NodeHandle } from '../../services/node/src/core/node-handle';
+import { replicaSet } from '../../services/node/src/core/replicas';
+import type { Logger } from '../../services/node/src/logger';
+import { assembleDht, type DhtParts } from '../../services/node/src/node';
+import { Overlay, type OverlayConfig } from '../../services/node/src/overlay/overlay';
+import { MemoryStore } from '../../services/node/src/store/memory-store';
+import { DeterministicNetwork, type LinkModel } from '../../services/node/src/transport/deterministic-network';
+
+export const SILENT: Logger = process.env.DET_LOG ? { debug: (e, f) => console.log(e, f), info() {}, warn: (e, f) => console.log(e, f), error: (e, f) => console.log(e, f) } : { debug() {}, info() {}, warn() {}, error() {} };
+
+export interface RingOptions {
+  leafSetSize: number;
+  replicas: number;
+  writeQuorum: number;
+  maintenanceIntervalMs: number;
+  rpcTimeoutMs: number;
+  antiEntropyIntervalMs: number;
+  partitionProbeIntervalMs: number;
+  links: Partial<LinkModel>;
+}
+
+export const DEFAULTS: RingOptions = {
+  leafSetSize: 16,
+  replicas: 3,
+  writeQuorum: 2,
+  maintenanceIntervalMs: 1000,
+  rpcTimeoutMs: 2000,
+  antiEntropyIntervalMs: 5000,
+  partitionProbeIntervalMs: 2000,
+  links: {},
+};
+
+export interface DetNode {
+  handle: NodeHandle;
+  overlay: Overlay;
+  parts: DhtParts;
+  store: MemoryStore;
+}
+
+/** An acknowledged write: what must never be lost unless a later acknowledged write supersedes it. */
+export interface Acked {
+  name: string;
+  guid: Id;
+  value: string;
+  version: number;
+  removed: boolean;
+}
+
+/**
+ * A ring of real Overlay + DHT instances on the deterministic network: the node's own
+ * protocol and application code, in virtual time, under one seed.
+ */
+export class DetRing {
+  readonly net: DeterministicNetwork;
+  readonly options: RingOptions;
+  readonly nodes = new Map<string, DetNode>();
+  readonly handles: NodeHandle[] = [];
+  /** The newest acknowledged write of each name, by version. */
+  readonly acked = new Map<string, Acked>();
+
+  constructor(
+    readonly seed: number,
+    options: Partial<RingOptions> = {},
+  ) {
+    this.options = { ...DEFAULTS, ...options };
+    this.net = new DeterministicNetwork(seed, this.options.links);
+  }
+
+  /** Creates `n` node identities (not started). */
+  create(n: number): NodeHandle[] {
+    const made: NodeHandle[] = [];
+    for (let i = 0; i < n; i++) {
+      const index = this.handles.length;
+      const handle = { id: this.net.rng.id(), address: `10.0.${index >> 8}.${index & 255}:7000`, name: `n${index}` };
+      this.handles.push(handle);
+      made.push(handle);
+    }
+    return made;
+  }
+
+  private config(handle: NodeHandle): OverlayConfig {
+    const seeds = this.handles.slice(0, 3).map((h) => h.address);
+    return {
+      seeds,
+      founder: handle.address === this.handles[0]!.address,
+      leafSetSize: this.options.leafSetSize,
+      neighborhoodSize: 16,
+      maintenanceIntervalMs: this.options.maintenanceIntervalMs,
+      rpcTimeoutMs: this.options.rpcTimeoutMs,
+      partitionProbeIntervalMs: this.options.partitionProbeIntervalMs,
+    };
+  }
+
+  /** Starts a node process (again, after a crash: with an empty memory store, as a restarted pod). */
+  start(handle: NodeHandle): DetNode {
+    const overlay = new Overlay(handle, this.net.env(handle.address), this.config(handle), SILENT);
+    const store = new MemoryStore();
+    const parts = assembleDht(
+      overlay,
+      store,
+      {
+        replicas: this.options.replicas,
+        writeQuorum: this.options.writeQuorum,
+        rpcTimeoutMs: this.options.rpcTimeoutMs,
+        maxValueBytes: 1 << 20,
+        antiEntropyIntervalMs: this.options.antiEntropyIntervalMs,
+        tombstoneGraceMs: 600_000,
+      },
+      SILENT,
+    );
+    this.net.attach(handle.address, (method, request, deadline) => overlay.handle(method, request, deadline));
+    const node = { handle, overlay, parts, store };
+    this.nodes.set(handle.address, node);
+    void overlay.start().then(() => {
+      if (this.nodes.get(handle.address) !== node || !overlay.ready) return;
+      parts.antiEntropy.start();
+    });
+    return node;
+  }
+
+  crash(handle: NodeHandle): void {
+    const node = this.nodes.get(handle.address);
+    this.net.crash(handle.address);
+    node?.overlay.stop();
+    void node?.parts.antiEntropy.stop();
+    this.nodes.delete(handle.address);
+  }
+
+  live(): DetNode[] {
+    return [...this.nodes.values()].filter((n) => this.net.isAlive(n.handle.address));
+  }
+
+  /** Live nodes in one group (all of them when not partitioned). */
+  liveIds(nodes: DetNode[] = this.live()): Id[] {
+    return nodes.map((n) => n.handle.id);
+  }
+
+  /** The numerically closest live node: the key's true root. */
+  trueRoot(key: Id, nodes: DetNode[] = this.live()): DetNode {
+    let best = nodes[0]!;
+    for (const n of nodes) if (compareCloseness(key, n.handle.id, best.handle.id) < 0) best = n;
+    return best;
+  }
+
+  /** The k true replicas of a key among `nodes`. */
+  trueReplicas(key: Id, nodes: DetNode[] = this.live()): DetNode[] {
+    return [...nodes].sort((a, b) => compareCloseness(key, a.handle.id, b.handle.id)).slice(0, this.options.replicas);
+  }
+
+  /** Leaf-set errors: each node's sides must be exactly its nearest live neighbours among `nodes`. */
+  leafSetErrors(nodes: DetNode[] = this.live()): string[] {
+    const errors: string[] = [];
+    const half = this.options.leafSetSize / 2;
+    const ids = nodes.map((n) => n.handle.id);
+    for (const n of nodes) {
+      if (!n.overlay.ready) {
+        errors.push(`${n.handle.name} not ready`);
+        continue;
+      }
+      const others = ids.filter((id) => id !== n.handle.id);
+      const right = [...others].sort((a, b) => cmp(clockwiseDistance(n.handle.id, a), clockwiseDistance(n.handle.id, b))).slice(0, half);
+      const left = [...others].sort((a, b) => cmp(clockwiseDistance(a, n.handle.id), clockwiseDistance(b, n.handle.id))).slice(0, half);
+      const ls = n.overlay.state.leafSet;
+      const gotRight = ls.rightSide().map((x) => x.id);
+      const gotLeft = ls.leftSide().map((x) => x.id);
+      if (gotRight.join() !== right.join() || gotLeft.join() !== left.join()) errors.push(`${n.handle.name}: leaf set ${gotLeft.length}+${gotRight.length} differs from the true ${left.length}+${right.length}`);
+    }
+    return errors;
+  }
+
+  /** Runs until every leaf set is exact (checked every `stepMs`), at most `limitMs`. */
+  async converge(limitMs: number, stepMs = 1000, nodes: () => DetNode[] = () => this.live()): Promise<string[]> {
+    const until = this.net.now + limitMs;
+    let errors = this.leafSetErrors(nodes());
+    while (errors.length > 0 && this.net.now < until) {
+      await this.net.runFor(stepMs);
+      errors = this.leafSetErrors(nodes());
+    }
+    return errors;
+  }
+
+  /** Puts through `via`; an acknowledged write is recorded. */
+  async put(via: DetNode, name: string, value: string, limitMs = 20_000): Promise<boolean> {
+    const r = await this.net.settle(via.parts.dht.put(name, Buffer.from(value), this.net.now + 10_000), limitMs);
+    if (!r.ok) return false;
+    this.record({ name, guid: r.value.guid, value, version: r.value.response.version, removed: false });
+    return true;
+  }
+
+  async remove(via: DetNode, name: string, limitMs = 20_000): Promise<boolean> {
+    const r = await this.net.settle(via.parts.dht.remove({ guid: Buffer.alloc(0), name }, this.net.now + 10_000), limitMs);
+    if (!r.ok) return false;
+    this.record({ name, guid: r.value.guid, value: '', version: r.value.response.version, removed: true });
+    return true;
+  }
+
+  private record(a: Acked): void {
+    const prev = this.acked.get(a.name);
+    if (!prev || a.version > prev.version) this.acked.set(a.name, a);
+  }
+
+  /** Routes `key` from `via`; the id of the node that delivered it, or an error. */
+  async routeRoot(via: DetNode, key: Id): Promise<Id | Error> {
+    const r = await this.net.settle(via.parts.dht.route({ guid: Buffer.from(key, 'hex'), name: '' }, this.net.now + 10_000), 20_000);
+    if (!r.ok) return r.error as Error;
+    return r.value.response.root.id.toString('hex');
+  }
+
+  /**
+   * Acknowledged writes not held, at their version or newer, by each of their k true
+   * replicas (read straight from the replicas' stores). Empty means nothing was lost.
+   */
+  async missingReplicas(nodes: DetNode[] = this.live()): Promise<string[]> {
+    const problems: string[] = [];
+    for (const a of this.acked.values()) {
+      for (const r of this.trueReplicas(a.guid, nodes)) {
+        const copy = await r.store.get(a.guid);
+        if (!copy || copy.version < a.version) problems.push(`${a.name} (v${a.version}) missing on ${r.handle.name}${copy ? ` (has v${copy.version})` : ''}`);
+        else if (copy.version === a.version && (copy.tombstone !== a.removed || (!a.removed && copy.value.toString() !== a.value))) problems.push(`${a.name} differs on ${r.handle.name}`);
+      }
+    }
+    return problems;
+  }
+
+  /** Reads every acknowledged write back through random live nodes. */
+  async lostReads(samples = this.acked.size): Promise<string[]> {
+    const problems: string[] = [];
+    const live = this.live();
+    const all = [...this.acked.values()];
+    for (let i = 0; i < Math.min(samples, all.length); i++) {
+      const a = all[i]!;
+      const via = live[this.net.rng.int(live.length)]!;
+      const r = await this.net.settle(via.parts.dht.get({ guid: Buffer.from(a.guid, 'hex'), name: '' }, this.net.now + 10_000), 20_000);
+      if (a.removed) {
+        if (r.ok) problems.push(`${a.name} was removed but reads ${r.value.response.value.toString()}`);
+      } else if (!r.ok) problems.push(`${a.name}: ${String(r.error)}`);
+      else if (r.value.response.version < a.version) problems.push(`${a.name}: read v${r.value.response.version}, acknowledged v${a.version}`);
+      else if (r.value.response.version === a.version && r.value.response.value.toString() !== a.value) problems.push(`${a.name}: wrong value`);
+    }
+    return problems;
+  }
+
+  /** Nodes whose own view of a key's replicas disagrees with the truth (for diagnostics). */
+  replicaViewErrors(key: Id): string[] {
+    const truth = this.trueReplicas(key).map((n) => n.handle.id).join();
+    return this.trueReplicas(key)
+      .filter((n) => replicaSet(n.overlay.state, key, this.options.replicas).map((h) => h.id).join() !== truth)
+      .map((n) => n.handle.name);
+  }
+}
+
+function cmp(a: bigint, b: bigint): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Prints the seed on failure, so that the run can be replayed with PASTRY_SEED. */
+export function seedFromEnv(fallback: number): number {
+  const s = process.env.PASTRY_SEED;
+  return s ? Number(s) : fallback;
+}
