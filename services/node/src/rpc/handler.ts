@@ -1,6 +1,7 @@
 import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
 import type { Logger } from '../logger';
 import { rpcTelemetry } from '../telemetry/rpc-telemetry';
+import { MalformedRequest, malformedError } from './malformed';
 import { toServiceError } from './status';
 
 /** Deadline of an incoming call in ms since the epoch, capped for calls that set none. */
@@ -12,7 +13,8 @@ export function callDeadline(call: ServerUnaryCall<unknown, unknown>, now: numbe
 
 /**
  * Wraps an async handler: typed errors become gRPC statuses in one place, anything else
- * INTERNAL with a generic message. A handler never throws into grpc-js.
+ * INTERNAL with a generic message. A handler never throws into grpc-js. A request the
+ * decoder rejected (see rpc/malformed.ts) is INVALID_ARGUMENT and never reaches `fn`.
  */
 export function unary<Req, Res>(
   log: Logger,
@@ -23,7 +25,13 @@ export function unary<Req, Res>(
     // Metrics for every call; the trace context, hop span and hop timings for routed ones.
     const observed = rpcTelemetry().server(method, call.metadata, call.request);
     observed
-      .run(() => Promise.resolve().then(() => fn(call)))
+      .run(() =>
+        Promise.resolve().then(() => {
+          const request: unknown = call.request;
+          if (request instanceof MalformedRequest) throw malformedError(request);
+          return fn(call);
+        }),
+      )
       .then(
         (res) => callback(null, res, observed.end(0)),
         (error: unknown) => {
