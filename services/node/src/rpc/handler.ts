@@ -2,7 +2,7 @@ import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
 import type { Logger } from '../logger';
 import { rpcTelemetry } from '../telemetry/rpc-telemetry';
 import { MalformedRequest, malformedError } from './malformed';
-import { toServiceError } from './status';
+import { isGrpcError, toServiceError } from './status';
 
 /** Deadline of an incoming call in ms since the epoch, capped for calls that set none. */
 export function callDeadline(call: ServerUnaryCall<unknown, unknown>, now: number, capMs: number): number {
@@ -37,6 +37,7 @@ export function unary<Req, Res>(
         (error: unknown) => {
           const e = toServiceError(error);
           if (e.code === 13) log.error('request_failed', { method, error: String(error), stack: (error as Error)?.stack });
+          else if (isGrpcError(error)) log.debug('request_rejected', { method, code: e.code, error: e.details, peerError: String(error) });
           else log.debug('request_rejected', { method, code: e.code, error: e.details });
           observed.end(e.code ?? 2);
           callback(e);
