@@ -1,7 +1,8 @@
-import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { credentials, status } from '@grpc/grpc-js';
 import { PastryClient } from '../../services/cli/src/client';
 import { guidForName, sha256 } from '../../services/node/src/dht/guid';
-import { PeerClient, type ListObjectsResponse, type ObjectMeta, type StoreReplicasResponse } from '../../services/node/src/gen/pastry/v1/peer';
+import { PeerClient, type ObjectMeta, type StoreReplicasResponse } from '../../services/node/src/gen/pastry/v1/peer';
+import { unaryCall, type UnaryMethod } from '../../services/node/src/rpc/unary-call';
 import { startRing, type TestRing } from '../helpers/local-ring';
 import { closest, eventually } from '../helpers/replicas';
 
@@ -12,15 +13,14 @@ const HOUR_MS = 3_600_000;
 
 type Pod = { address: string; id: string; name: string };
 
-function peerCall<T>(address: string, call: (client: PeerClient, done: (e: ServiceError | null, r: T) => void) => void): Promise<T> {
+/** One Peer call on a fresh channel, closed afterwards. */
+async function peerCall<Req, Res>(address: string, method: (client: PeerClient) => UnaryMethod<Req, Res>, request: Req): Promise<Res> {
   const client = new PeerClient(address, credentials.createInsecure());
-  return new Promise<T>((resolve, reject) =>
-    call(client, (e, r) => {
-      client.close();
-      if (e) reject(e);
-      else resolve(r);
-    }),
-  );
+  try {
+    return await unaryCall(method(client).bind(client), request, { deadline: Date.now() + 10_000 });
+  } finally {
+    client.close();
+  }
 }
 
 /** Writes a copy straight into a node's store, as a root whose clock ran `aheadMs` fast would have. */
@@ -37,14 +37,12 @@ function plant(pod: Pod, guid: string, value: string, version: number, writer: s
     tombstone,
     contentAddressed: false,
   };
-  return peerCall<StoreReplicasResponse>(pod.address, (c, done) => c.storeReplicas({ objects: [record] }, new Metadata(), { deadline: new Date(Date.now() + 10_000) }, done));
+  return peerCall(pod.address, (c) => c.storeReplicas, { sender: undefined, objects: [record] });
 }
 
 /** The copy of `guid` a node holds, tombstones included. */
 async function copyOn(pod: Pod, guid: string): Promise<ObjectMeta | undefined> {
-  const res = await peerCall<ListObjectsResponse>(pod.address, (c, done) =>
-    c.listObjects({ from: Buffer.alloc(0), to: Buffer.alloc(0), limit: 0, includeTombstones: true }, new Metadata(), { deadline: new Date(Date.now() + 10_000) }, done),
-  );
+  const res = await peerCall(pod.address, (c) => c.listObjects, { from: Buffer.alloc(0), to: Buffer.alloc(0), limit: 0, includeTombstones: true });
   return res.objects.find((o) => o.guid.toString('hex') === guid);
 }
 

@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { credentials, Metadata } from '@grpc/grpc-js';
-import { PeerClient, type ListObjectsResponse } from '../../node/src/gen/pastry/v1/peer';
 import { idFromBytes } from '../../node/src/core/id';
 import { PastryClient, nodeView } from './client';
 import { table, shortId } from './format';
+import { listObjects } from './replicas';
 import { walkRing } from './ring';
 
 export interface Io {
@@ -89,19 +88,10 @@ export async function ringCommand(target: string, json: boolean, io: Io): Promis
 }
 
 export async function objectsCommand(target: string, json: boolean, io: Io): Promise<void> {
-  const peer = new PeerClient(target, credentials.createInsecure());
-  try {
-    const res = await new Promise<ListObjectsResponse>((resolve, reject) =>
-      peer.listObjects({ from: Buffer.alloc(0), to: Buffer.alloc(0), limit: 0, includeTombstones: true }, new Metadata(), { deadline: new Date(Date.now() + 10_000) }, (e, r) =>
-        e ? reject(new Error(`${target}: ${e.details || e.message}`)) : resolve(r),
-      ),
-    );
-    const rows = res.objects.map((o) => ({ guid: o.guid.toString('hex'), version: Number(o.version), size: Number(o.size), tombstone: o.tombstone }));
-    if (json) io.out(JSON.stringify({ objects: rows, truncated: res.truncated }));
-    else io.out(table(['guid', 'version', 'size', 'tombstone'], rows.map((r) => [r.guid, r.version, r.size, r.tombstone])));
-  } finally {
-    peer.close();
-  }
+  const res = await listObjects(target, true, 10_000);
+  const rows = res.objects.map((o) => ({ guid: o.guid.toString('hex'), version: Number(o.version), size: Number(o.size), tombstone: o.tombstone }));
+  if (json) io.out(JSON.stringify({ objects: rows, truncated: res.truncated }));
+  else io.out(table(['guid', 'version', 'size', 'tombstone'], rows.map((r) => [r.guid, r.version, r.size, r.tombstone])));
 }
 
 export class UsageError extends Error {}

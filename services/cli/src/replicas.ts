@@ -1,25 +1,29 @@
-import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { credentials, type ServiceError } from '@grpc/grpc-js';
 import { compareCloseness } from '../../node/src/core/id';
 import { PeerClient, type ListObjectsResponse } from '../../node/src/gen/pastry/v1/peer';
+import { unaryCall } from '../../node/src/rpc/unary-call';
+
+/** Every object a node holds (ListObjects without bounds); errors read "<address>: <details>". */
+export async function listObjects(address: string, includeTombstones: boolean, timeoutMs: number): Promise<ListObjectsResponse> {
+  const client = new PeerClient(address, credentials.createInsecure());
+  try {
+    return await unaryCall(client.listObjects.bind(client), { from: Buffer.alloc(0), to: Buffer.alloc(0), limit: 0, includeTombstones }, { deadline: Date.now() + timeoutMs }).catch((e: ServiceError) => {
+      throw new Error(`${address}: ${e.details || e.message}`);
+    });
+  } finally {
+    client.close();
+  }
+}
 
 /** GUID -> ids of the nodes holding a live copy, read through each node's ListObjects. */
 export async function holders(pods: { address: string; id: string }[], includeTombstones = false, timeoutMs = 10_000): Promise<Map<string, string[]>> {
   const map = new Map<string, string[]>();
   await Promise.all(
     pods.map(async (p) => {
-      const client = new PeerClient(p.address, credentials.createInsecure());
-      try {
-        const res = await new Promise<ListObjectsResponse>((resolve, reject) =>
-          client.listObjects({ from: Buffer.alloc(0), to: Buffer.alloc(0), limit: 0, includeTombstones }, new Metadata(), { deadline: new Date(Date.now() + timeoutMs) }, (e: ServiceError | null, r: ListObjectsResponse) =>
-            e ? reject(new Error(`${p.address}: ${e.details || e.message}`)) : resolve(r),
-          ),
-        );
-        for (const o of res.objects) {
-          const g = o.guid.toString('hex');
-          map.set(g, [...(map.get(g) ?? []), p.id]);
-        }
-      } finally {
-        client.close();
+      const res = await listObjects(p.address, includeTombstones, timeoutMs);
+      for (const o of res.objects) {
+        const g = o.guid.toString('hex');
+        map.set(g, [...(map.get(g) ?? []), p.id]);
       }
     }),
   );

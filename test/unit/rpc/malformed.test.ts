@@ -25,7 +25,7 @@ describe('tolerant request decoders', () => {
     const record = Buffer.concat([Buffer.from([0x0a, 0x10]), Buffer.alloc(16, 1), Buffer.from('1880808080808080808001', 'hex')]);
     const decoded = storeReplicas.requestDeserialize(Buffer.concat([Buffer.from([0x12, record.length]), record]));
     expect(decoded).toBeInstanceOf(MalformedRequest);
-    const error = malformedError(decoded as MalformedRequest);
+    const error = malformedError(decoded as unknown as MalformedRequest);
     expect(error).toBeInstanceOf(InvalidArgumentError);
     expect(error.message).toMatch(/^malformed request: .*MAX_SAFE_INTEGER/);
   });

@@ -1,4 +1,4 @@
-import { credentials, Metadata, type CallOptions, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
+import { credentials, type Metadata } from '@grpc/grpc-js';
 import { LIMITS } from '../constants';
 import { rpcTelemetry } from '../telemetry/rpc-telemetry';
 import {
@@ -24,6 +24,7 @@ import {
   type LeaveRequest,
   type LeaveResponse,
 } from '../gen/pastry/v1/peer';
+import { unaryCall, type UnaryMethod } from './unary-call';
 
 export interface CallContext {
   /** Absolute deadline, ms since the epoch. */
@@ -31,13 +32,6 @@ export interface CallContext {
   signal?: AbortSignal;
   metadata?: Metadata;
 }
-
-type Unary<Req, Res> = (
-  request: Req,
-  metadata: Metadata,
-  options: Partial<CallOptions>,
-  callback: (error: ServiceError | null, response: Res) => void,
-) => ClientUnaryCall;
 
 /** Calls peers by address over a pool of channels; every call has a deadline. */
 export class PeerPool {
@@ -75,8 +69,9 @@ export class PeerPool {
   /** Calls one Peer method on the node at `address`. */
   call<M extends keyof PeerCalls>(address: string, method: M, request: PeerCalls[M][0], ctx: CallContext): Promise<PeerCalls[M][1]> {
     const c = this.client(address);
-    const fn = (c[method] as unknown as Unary<PeerCalls[M][0], PeerCalls[M][1]>).bind(c);
-    return call(fn, request, ctx, method);
+    const fn = (c[method] as unknown as UnaryMethod<PeerCalls[M][0], PeerCalls[M][1]>).bind(c);
+    // Client metrics; the trace context goes out with the call, hop timings come back in trailers.
+    return unaryCall(fn, request, { ...ctx, observe: (metadata) => rpcTelemetry().client(method, metadata) });
   }
 }
 
@@ -93,23 +88,4 @@ export interface PeerCalls {
   syncDigest: [SyncDigestRequest, SyncDigestResponse];
   listObjects: [ListObjectsRequest, ListObjectsResponse];
   leave: [LeaveRequest, LeaveResponse];
-}
-
-function call<Req, Res>(method: Unary<Req, Res>, request: Req, ctx: CallContext, name: string): Promise<Res> {
-  return new Promise<Res>((resolve, reject) => {
-    if (ctx.signal?.aborted) {
-      reject(Object.assign(new Error('cancelled'), { code: 1 }));
-      return;
-    }
-    // Client metrics; the trace context goes out with the call, hop timings come back in trailers.
-    const observed = rpcTelemetry().client(name, ctx.metadata);
-    const handle = method(request, observed.metadata, { deadline: new Date(ctx.deadline) }, (err, res) => {
-      ctx.signal?.removeEventListener('abort', onAbort);
-      if (err) reject(err);
-      else resolve(res);
-    });
-    handle.on('status', (s) => observed.end(s.code, s.metadata));
-    const onAbort = (): void => handle.cancel();
-    ctx.signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
