@@ -38,7 +38,7 @@ export class PastryNode {
   readonly dht: Dht;
   readonly rpc: RpcServer;
   readonly telemetry: Telemetry;
-  private readonly peers = new PeerPool();
+  private readonly peers: PeerPool;
   private healthTimer: NodeJS.Timeout | undefined;
   private started = false;
   boundPort = 0;
@@ -51,6 +51,7 @@ export class PastryNode {
     this.self = { id: nodeIdFor(config.nodeName), address: config.advertiseAddress, name: config.nodeName };
     this.log = createLogger({ node: this.self.id, name: config.nodeName }, config.logLevel);
     this.telemetry = new Telemetry(this.self, { host: config.host, metricsPort: config.metricsPort }, this.log);
+    this.peers = new PeerPool(this.telemetry.rpc);
     this.store = this.telemetry.instrumentStore(store ?? (config.store === 'redis' ? new RedisStore(config.redisUrl) : new MemoryStore()));
     this.local = new ReplicaStore(this.store);
     this.overlay = new Overlay(this.self, this.peers, config, clock, this.log, this.telemetry.overlayHooks());
@@ -68,12 +69,13 @@ export class PastryNode {
     this.telemetry.watchReplication(this.antiEntropy.stats);
     this.dht = new Dht(this.overlay, this.local, this.replication, config, clock);
     this.rpc = new RpcServer(
-      dhtService({ dht: this.dht, overlay: this.overlay, store: this.store, log: this.log, now: clock.now }),
+      dhtService({ dht: this.dht, overlay: this.overlay, store: this.store, log: this.log, telemetry: this.telemetry.rpc, now: clock.now }),
       peerService({
         overlay: this.overlay,
         local: this.local,
         antiEntropy: this.antiEntropy,
         log: this.log,
+        telemetry: this.telemetry.rpc,
         now: clock.now,
         rpcTimeoutMs: config.rpcTimeoutMs,
         maxValueBytes: config.maxValueBytes,

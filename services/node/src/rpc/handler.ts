@@ -1,6 +1,6 @@
 import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
 import type { Logger } from '../logger';
-import { rpcTelemetry } from '../telemetry/rpc-telemetry';
+import type { RpcTelemetry } from '../telemetry/rpc-telemetry';
 import { MalformedRequest, malformedError } from './malformed';
 import { isGrpcError, toServiceError } from './status';
 
@@ -11,19 +11,26 @@ export function callDeadline(call: ServerUnaryCall<unknown, unknown>, now: numbe
   return Math.min(Number.isFinite(ms) ? ms : Infinity, now + capMs);
 }
 
+/** What every handler of one node reports to: its logger and its RPC telemetry. */
+export interface HandlerContext {
+  log: Logger;
+  telemetry: RpcTelemetry;
+}
+
 /**
  * Wraps an async handler: typed errors become gRPC statuses in one place, anything else
  * INTERNAL with a generic message. A handler never throws into grpc-js. A request the
  * decoder rejected (see rpc/malformed.ts) is INVALID_ARGUMENT and never reaches `fn`.
  */
 export function unary<Req, Res>(
-  log: Logger,
+  ctx: HandlerContext,
   method: string,
   fn: (call: ServerUnaryCall<Req, Res>) => Promise<Res> | Res,
 ): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
+  const { log, telemetry } = ctx;
   return (call, callback) => {
     // Metrics for every call; the trace context, hop span and hop timings for routed ones.
-    const observed = rpcTelemetry().server(method, call.metadata, call.request);
+    const observed = telemetry.server(method, call.metadata, call.request);
     observed
       .run(() =>
         Promise.resolve().then(() => {

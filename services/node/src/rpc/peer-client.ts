@@ -1,6 +1,6 @@
 import { credentials, type Metadata } from '@grpc/grpc-js';
 import { LIMITS } from '../constants';
-import { rpcTelemetry } from '../telemetry/rpc-telemetry';
+import { NOOP_RPC_TELEMETRY, type RpcTelemetry } from '../telemetry/rpc-telemetry';
 import {
   PeerClient,
   type ForwardRequest,
@@ -37,6 +37,9 @@ export interface CallContext {
 export class PeerPool {
   private readonly clients = new Map<string, PeerClient>();
 
+  /** `telemetry`: the owning node's (client metrics, trace context, hop timings). */
+  constructor(private readonly telemetry: RpcTelemetry = NOOP_RPC_TELEMETRY) {}
+
   client(address: string): PeerClient {
     let c = this.clients.get(address);
     if (!c) {
@@ -71,7 +74,7 @@ export class PeerPool {
     const c = this.client(address);
     const fn = (c[method] as unknown as UnaryMethod<PeerCalls[M][0], PeerCalls[M][1]>).bind(c);
     // Client metrics; the trace context goes out with the call, hop timings come back in trailers.
-    return unaryCall(fn, request, { ...ctx, observe: (metadata) => rpcTelemetry().client(method, metadata) });
+    return unaryCall(fn, request, { ...ctx, observe: (metadata) => this.telemetry.client(method, metadata) });
   }
 }
 

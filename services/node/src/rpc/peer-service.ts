@@ -6,6 +6,7 @@ import { InvalidArgumentError } from '../errors';
 import type { ObjectMeta, PeerServer } from '../gen/pastry/v1/peer';
 import type { Logger } from '../logger';
 import type { Overlay } from '../overlay/overlay';
+import type { RpcTelemetry } from '../telemetry/rpc-telemetry';
 import { fromNodeInfo, keyFromBytes, toNodeInfo } from './codec';
 import { callDeadline, unary } from './handler';
 
@@ -18,33 +19,35 @@ export interface PeerServiceDeps {
   local: ReplicaStore;
   antiEntropy: AntiEntropy;
   log: Logger;
+  telemetry: RpcTelemetry;
   now(): number;
   rpcTimeoutMs: number;
   maxValueBytes: number;
 }
 
 export function peerService(deps: PeerServiceDeps): PeerServer {
-  const { overlay, log } = deps;
+  const { overlay } = deps;
+  const ctx = { log: deps.log, telemetry: deps.telemetry };
   const cap = deps.rpcTimeoutMs * LIMITS.maxRouteRetries;
   return {
-    join: unary(log, 'Peer.Join', (call) => overlay.handleJoin(call.request, callDeadline(call, deps.now(), cap))),
-    forward: unary(log, 'Peer.Forward', (call) => {
+    join: unary(ctx, 'Peer.Join', (call) => overlay.handleJoin(call.request, callDeadline(call, deps.now(), cap))),
+    forward: unary(ctx, 'Peer.Forward', (call) => {
       keyFromBytes(call.request.key);
       call.request.hops.forEach((h, i) => fromNodeInfo(h, `hops[${i}]`));
       return overlay.route(call.request, callDeadline(call, deps.now(), cap), call.metadata);
     }),
-    exchangeLeafSet: unary(log, 'Peer.ExchangeLeafSet', (call) => overlay.handleExchange(call.request)),
-    getRoutingRow: unary(log, 'Peer.GetRoutingRow', (call) => {
+    exchangeLeafSet: unary(ctx, 'Peer.ExchangeLeafSet', (call) => overlay.handleExchange(call.request)),
+    getRoutingRow: unary(ctx, 'Peer.GetRoutingRow', (call) => {
       fromNodeInfo(call.request.sender, 'sender');
       if (call.request.index >= 32) throw new InvalidArgumentError(`row index must be below 32, got ${call.request.index}`);
       return { index: call.request.index, entries: overlay.state.table.row(call.request.index).map((e) => toNodeInfo(e.node)) };
     }),
-    announce: unary(log, 'Peer.Announce', (call) => overlay.handleAnnounce(fromNodeInfo(call.request.sender, 'sender'))),
-    ping: unary(log, 'Peer.Ping', (call) => {
+    announce: unary(ctx, 'Peer.Announce', (call) => overlay.handleAnnounce(fromNodeInfo(call.request.sender, 'sender'))),
+    ping: unary(ctx, 'Peer.Ping', (call) => {
       if (call.request.sender) fromNodeInfo(call.request.sender, 'sender');
       return { responder: toNodeInfo(overlay.self), ready: overlay.ready };
     }),
-    storeReplicas: unary(log, 'Peer.StoreReplicas', async (call) => {
+    storeReplicas: unary(ctx, 'Peer.StoreReplicas', async (call) => {
       if (call.request.objects.length > REPLICATION.maxObjectsPerMessage) throw new InvalidArgumentError(`at most ${REPLICATION.maxObjectsPerMessage} objects per message`);
       const objects = call.request.objects.map((r) => fromRecord(r, deps.maxValueBytes));
       let applied = 0;
@@ -60,17 +63,17 @@ export function peerService(deps: PeerServiceDeps): PeerServer {
       }
       return { applied, stale, replacedLive, newer };
     }),
-    fetchReplicas: unary(log, 'Peer.FetchReplicas', async (call) => {
+    fetchReplicas: unary(ctx, 'Peer.FetchReplicas', async (call) => {
       if (call.request.guids.length > REPLICATION.maxObjectsPerMessage) throw new InvalidArgumentError(`at most ${REPLICATION.maxObjectsPerMessage} GUIDs per message`);
       const guids = call.request.guids.map((g, i) => keyFromBytes(g, `guids[${i}]`));
       const found = await Promise.all(guids.map((g) => deps.local.read(g)));
       return { objects: found.map((f) => f.object).filter((o) => o !== undefined).map(toRecord) };
     }),
-    syncDigest: unary(log, 'Peer.SyncDigest', (call) => {
+    syncDigest: unary(ctx, 'Peer.SyncDigest', (call) => {
       if (call.request.buckets.length > REPLICATION.digestBuckets) throw new InvalidArgumentError(`at most ${REPLICATION.digestBuckets} buckets`);
       return deps.antiEntropy.handleSyncDigest(call.request);
     }),
-    listObjects: unary(log, 'Peer.ListObjects', async (call) => {
+    listObjects: unary(ctx, 'Peer.ListObjects', async (call) => {
       const { from, to, includeTombstones } = call.request;
       const limit = Math.min(call.request.limit || LIST_LIMIT, LIST_LIMIT);
       const lo = from.length === 0 ? '0'.repeat(32) : keyFromBytes(from, 'from');
@@ -79,7 +82,7 @@ export function peerService(deps: PeerServiceDeps): PeerServer {
       const visible = objects.filter((o) => includeTombstones || !o.tombstone);
       return { objects: visible.slice(0, limit).map(toMeta), truncated: objects.length > limit };
     }),
-    leave: unary(log, 'Peer.Leave', (call) => {
+    leave: unary(ctx, 'Peer.Leave', (call) => {
       overlay.peerLeft(fromNodeInfo(call.request.sender, 'sender'));
       return {};
     }),
