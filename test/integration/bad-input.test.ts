@@ -3,6 +3,7 @@ import { PastryClient } from '../../services/cli/src/client';
 import { DhtClient } from '../../services/node/src/gen/pastry/v1/dht';
 import { PeerClient } from '../../services/node/src/gen/pastry/v1/peer';
 import { startRing, type TestRing } from '../helpers/local-ring';
+import { closest } from '../helpers/replicas';
 
 jest.setTimeout(120_000);
 
@@ -83,6 +84,28 @@ describe('bad input gets a clear error and the node stays up', () => {
     const badSender = { sender: { id: Buffer.alloc(16), address: 'no port', name: '' }, leafSet: [] };
     expectCode(await callRaw(peer.exchangeLeafSet.bind(peer), badSender), status.INVALID_ARGUMENT, /address must be host:port/);
     expectCode(await callRaw(peer.getRoutingRow.bind(peer), { sender: { id: Buffer.alloc(16), address: 'a:1', name: '' }, index: 99 }), status.INVALID_ARGUMENT, /row index/);
+  });
+
+  it('a join path of 64 entries, at nodes that are not the joiner\'s root, is never INTERNAL', async () => {
+    const pods = ring.state().pods;
+    const joinerId = 'ab'.repeat(16);
+    const root = closest(pods.map((p) => p.id), joinerId, 1)[0];
+    const path = Array.from({ length: 64 }, (_, i) => ({ id: Buffer.from((i + 1).toString(16).padStart(32, '0'), 'hex'), address: `127.0.12.${100 + (i % 50)}:7000`, name: `hop-${i}` }));
+    const joiner = { id: Buffer.from(joinerId, 'hex'), address: '127.0.12.99:7000', name: 'joiner' };
+    const others = pods.filter((p) => p.id !== root);
+    expect(others.length).toBeGreaterThanOrEqual(2);
+    for (const pod of others) {
+      const c = new PeerClient(pod.address, credentials.createInsecure());
+      try {
+        const r = await callRaw(c.join.bind(c), { joiner, path });
+        const { code, details } = r as ServiceError;
+        expect(code).toBeDefined();
+        expect({ pod: pod.name, code, details }).not.toMatchObject({ code: status.INTERNAL });
+        expect(details).not.toMatch(/internal/i);
+      } finally {
+        c.close();
+      }
+    }
   });
 
   it('bytes that are not a protobuf message at all', async () => {

@@ -10,6 +10,7 @@ import {
   type RouteResponse,
   type StatusResponse,
 } from '../../node/src/gen/pastry/v1/dht';
+import { unaryCall, type UnaryCallOptions, type UnaryMethod } from '../../node/src/rpc/unary-call';
 
 /** A node as the CLI prints it. */
 export interface NodeView {
@@ -55,35 +56,33 @@ export class PastryClient {
   }
 
   put(name: string, value: Buffer): Promise<PutResponse> {
-    return this.call<PutResponse>((cb) => this.client.put({ name, value }, new Metadata(), this.options(), cb));
+    return this.call(this.client.put.bind(this.client), { name, value });
   }
 
   get(key: string): Promise<GetResponse> {
-    return this.call<GetResponse>((cb) => this.client.get({ key: keyFor(key) }, new Metadata(), this.options(), cb));
+    return this.call(this.client.get.bind(this.client), { key: keyFor(key) });
   }
 
   remove(key: string): Promise<RemoveResponse> {
-    return this.call<RemoveResponse>((cb) => this.client.remove({ key: keyFor(key) }, new Metadata(), this.options(), cb));
+    return this.call(this.client.remove.bind(this.client), { key: keyFor(key) });
   }
 
   route(key: string, metadata = new Metadata()): Promise<RouteResponse> {
-    return this.call<RouteResponse>((cb) => this.client.route({ key: keyFor(key) }, metadata, this.options(), cb));
+    return this.call(this.client.route.bind(this.client), { key: keyFor(key) }, { metadata });
   }
 
   status(timeoutMs = this.timeoutMs): Promise<StatusResponse> {
-    return this.call<StatusResponse>((cb) => this.client.status({}, new Metadata(), { deadline: new Date(Date.now() + timeoutMs) }, cb));
+    return this.call(this.client.status.bind(this.client), {}, { deadline: Date.now() + timeoutMs });
   }
 
-  private options() {
-    return { deadline: new Date(Date.now() + this.timeoutMs) };
-  }
-
-  private call<T>(start: (cb: (err: ServiceError | null, res: T) => void) => void): Promise<T> {
-    return new Promise((resolve, reject) => {
-      start((err, res) => {
-        if (err) reject(new ClientError(`${this.target}: ${CODE_NAMES[err.code] ?? err.code}: ${err.details || err.message}`, err.code));
-        else resolve(res);
-      });
+  private call<Req, Res>(method: UnaryMethod<Req, Res>, request: Req, options: Partial<UnaryCallOptions> = {}): Promise<Res> {
+    return unaryCall(method, request, { deadline: Date.now() + this.timeoutMs, ...options }).catch((err: ServiceError) => {
+      throw clientError(this.target, err);
     });
   }
+}
+
+/** A failed call as the CLI reports it: "<target>: NOT_FOUND: <details>". */
+export function clientError(target: string, err: ServiceError): ClientError {
+  return new ClientError(`${target}: ${CODE_NAMES[err.code] ?? err.code}: ${err.details || err.message}`, err.code);
 }

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { idFromBytes } from '../../node/src/core/id';
-import { DhtClient, type RouteResponse } from '../../node/src/gen/pastry/v1/dht';
+import { DhtClient } from '../../node/src/gen/pastry/v1/dht';
+import { unaryCall } from '../../node/src/rpc/unary-call';
 import { HOP_TIMINGS_REQUEST, TRACE_ID_TRAILER, parseTimings, type HopTiming } from '../../node/src/telemetry/rpc-telemetry';
-import { ClientError, keyFor, nodeView } from './client';
+import { clientError, keyFor, nodeView } from './client';
 import type { Io } from './commands';
 import { table } from './format';
 
@@ -57,8 +58,6 @@ export function tracedHops(timings: HopTiming[]): TracedHop[] {
   });
 }
 
-const CODE_NAMES = Object.fromEntries(Object.entries(status).filter(([, v]) => typeof v === 'number').map(([k, v]) => [v, k]));
-
 /** Routes the key with a new trace id and asks every node on the path for its timing. */
 export async function traceRoute(target: string, key: string, timeoutMs: number): Promise<TracedRoute> {
   const client = new DhtClient(target, credentials.createInsecure());
@@ -68,15 +67,14 @@ export async function traceRoute(target: string, key: string, timeoutMs: number)
   metadata.set(HOP_TIMINGS_REQUEST, '1');
   const t0 = performance.now();
   try {
-    const { response, trailers } = await new Promise<{ response: RouteResponse; trailers: Metadata }>((resolve, reject) => {
-      let response: RouteResponse | undefined;
-      const call = client.route({ key: keyFor(key) }, metadata, { deadline: new Date(Date.now() + timeoutMs) }, (err: ServiceError | null, res: RouteResponse) => {
-        if (err) reject(new ClientError(`${target}: ${CODE_NAMES[err.code] ?? err.code}: ${err.details || err.message}`, err.code));
-        else response = res;
-      });
-      call.on('status', (s) => {
-        if (response) resolve({ response, trailers: s.metadata });
-      });
+    let trailers = new Metadata();
+    const response = await unaryCall(client.route.bind(client), { key: keyFor(key) }, {
+      deadline: Date.now() + timeoutMs,
+      metadata,
+      // The hop timings and the recorded trace id come back in the trailers.
+      observe: (md) => ({ metadata: md ?? new Metadata(), end: (_code, t) => (trailers = t ?? trailers) }),
+    }).catch((err: ServiceError) => {
+      throw clientError(target, err);
     });
     const totalMs = performance.now() - t0;
     const recordedId = String(trailers.get(TRACE_ID_TRAILER)[0] ?? '');

@@ -40,7 +40,7 @@ export class PastryNode {
   readonly dht: Dht;
   readonly rpc: RpcServer;
   readonly telemetry: Telemetry;
-  private readonly peers = new PeerPool();
+  private readonly peers: PeerPool;
   private healthTimer: NodeJS.Timeout | undefined;
   private started = false;
   boundPort = 0;
@@ -53,6 +53,7 @@ export class PastryNode {
     this.self = { id: nodeIdFor(config.nodeName), address: config.advertiseAddress, name: config.nodeName };
     this.log = createLogger({ node: this.self.id, name: config.nodeName }, config.logLevel);
     this.telemetry = new Telemetry(this.self, { host: config.host, metricsPort: config.metricsPort }, this.log);
+    this.peers = new PeerPool(this.telemetry.rpc);
     this.store = this.telemetry.instrumentStore(store ?? (config.store === 'redis' ? new RedisStore(config.redisUrl) : new MemoryStore()));
     this.overlay = new Overlay(this.self, new GrpcEnv(this.peers), config, this.log, this.telemetry.overlayHooks());
     this.telemetry.watchOverlay(this.overlay, () => this.ready);
@@ -63,8 +64,8 @@ export class PastryNode {
     this.dht = parts.dht;
     this.telemetry.watchReplication(this.antiEntropy.stats);
     this.rpc = new RpcServer(
-      dhtService({ dht: this.dht, overlay: this.overlay, store: this.store, log: this.log, now: clock.now }),
-      peerService({ overlay: this.overlay, log: this.log, now: clock.now, rpcTimeoutMs: config.rpcTimeoutMs }),
+      dhtService({ dht: this.dht, overlay: this.overlay, store: this.store, log: this.log, telemetry: this.telemetry.rpc, now: clock.now }),
+      peerService({ overlay: this.overlay, log: this.log, telemetry: this.telemetry.rpc, now: clock.now, rpcTimeoutMs: config.rpcTimeoutMs }),
     );
   }
 

@@ -1,10 +1,9 @@
-import { credentials, Metadata, type CallOptions, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
+import { credentials, type Metadata } from '@grpc/grpc-js';
 import { LIMITS } from '../constants';
-import { rpcTelemetry } from '../telemetry/rpc-telemetry';
+import { NOOP_RPC_TELEMETRY, type RpcTelemetry } from '../telemetry/rpc-telemetry';
 import { PeerClient } from '../gen/pastry/v1/peer';
 import type { PeerCalls } from '../overlay/env';
-
-export type { PeerCalls } from '../overlay/env';
+import { unaryCall, type UnaryMethod } from './unary-call';
 
 export interface CallContext {
   /** Absolute deadline, ms since the epoch. */
@@ -13,16 +12,12 @@ export interface CallContext {
   metadata?: Metadata;
 }
 
-type Unary<Req, Res> = (
-  request: Req,
-  metadata: Metadata,
-  options: Partial<CallOptions>,
-  callback: (error: ServiceError | null, response: Res) => void,
-) => ClientUnaryCall;
-
 /** Calls peers by address over a pool of channels; every call has a deadline. */
 export class PeerPool {
   private readonly clients = new Map<string, PeerClient>();
+
+  /** `telemetry`: the owning node's (client metrics, trace context, hop timings). */
+  constructor(private readonly telemetry: RpcTelemetry = NOOP_RPC_TELEMETRY) {}
 
   client(address: string): PeerClient {
     let c = this.clients.get(address);
@@ -56,26 +51,10 @@ export class PeerPool {
   /** Calls one Peer method on the node at `address`. */
   call<M extends keyof PeerCalls>(address: string, method: M, request: PeerCalls[M][0], ctx: CallContext): Promise<PeerCalls[M][1]> {
     const c = this.client(address);
-    const fn = (c[method] as unknown as Unary<PeerCalls[M][0], PeerCalls[M][1]>).bind(c);
-    return call(fn, request, ctx, method);
+    const fn = (c[method] as unknown as UnaryMethod<PeerCalls[M][0], PeerCalls[M][1]>).bind(c);
+    // Client metrics; the trace context goes out with the call, hop timings come back in trailers.
+    return unaryCall(fn, request, { ...ctx, observe: (metadata) => this.telemetry.client(method, metadata) });
   }
 }
 
-function call<Req, Res>(method: Unary<Req, Res>, request: Req, ctx: CallContext, name: string): Promise<Res> {
-  return new Promise<Res>((resolve, reject) => {
-    if (ctx.signal?.aborted) {
-      reject(Object.assign(new Error('cancelled'), { code: 1 }));
-      return;
-    }
-    // Client metrics; the trace context goes out with the call, hop timings come back in trailers.
-    const observed = rpcTelemetry().client(name, ctx.metadata);
-    const handle = method(request, observed.metadata, { deadline: new Date(ctx.deadline) }, (err, res) => {
-      ctx.signal?.removeEventListener('abort', onAbort);
-      if (err) reject(err);
-      else resolve(res);
-    });
-    handle.on('status', (s) => observed.end(s.code, s.metadata));
-    const onAbort = (): void => handle.cancel();
-    ctx.signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
+export type { PeerCalls } from '../overlay/env';

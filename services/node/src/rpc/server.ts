@@ -7,6 +7,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import { LIMITS } from '../constants';
 import { DhtService, type DhtServer } from '../gen/pastry/v1/dht';
 import { PeerService, type PeerServer } from '../gen/pastry/v1/peer';
+import { tolerantDefinition } from './malformed';
 
 /** Health service names: '' and the API report readiness; 'liveness' only that the process runs. */
 export const HEALTH_READY_SERVICES = ['', 'pastry.v1.Dht'];
@@ -21,8 +22,9 @@ export class RpcServer {
       'grpc.max_receive_message_length': LIMITS.maxGrpcMessageBytes,
       'grpc.max_send_message_length': LIMITS.maxGrpcMessageBytes,
     });
-    this.server.addService(DhtService, dht);
-    this.server.addService(PeerService, peer);
+    // Undecodable requests reach the handlers as a marker and are answered INVALID_ARGUMENT.
+    this.server.addService(tolerantDefinition(DhtService), dht);
+    this.server.addService(tolerantDefinition(PeerService), peer);
     this.health.addToServer(this.server);
     const root = protoRoot();
     new ReflectionService(loadSync(protoFiles(), { includeDirs: [root, path.join(root, 'third_party')] })).addToServer(this.server);

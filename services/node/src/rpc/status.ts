@@ -9,6 +9,30 @@ import {
   UnavailableError,
 } from '../errors';
 
+/**
+ * A failed peer call that propagated (grpc-js ServiceError: a numeric gRPC code): the same
+ * code with a generic message, so that neither INTERNAL nor a peer's details reach a client.
+ */
+const PEER_FAILURES: Partial<Record<status, { code: status; message: string }>> = {
+  [status.DEADLINE_EXCEEDED]: { code: status.DEADLINE_EXCEEDED, message: 'deadline exceeded at a peer' },
+  [status.UNAVAILABLE]: { code: status.UNAVAILABLE, message: 'a peer was unreachable' },
+  [status.CANCELLED]: { code: status.UNAVAILABLE, message: 'a peer was unreachable' },
+  [status.UNKNOWN]: { code: status.UNAVAILABLE, message: 'a peer was unreachable' },
+  [status.RESOURCE_EXHAUSTED]: { code: status.RESOURCE_EXHAUSTED, message: 'a limit was exceeded at a peer' },
+  [status.INVALID_ARGUMENT]: { code: status.INVALID_ARGUMENT, message: 'a peer rejected the request as invalid' },
+  [status.NOT_FOUND]: { code: status.NOT_FOUND, message: 'not found at a peer' },
+  [status.DATA_LOSS]: { code: status.DATA_LOSS, message: 'data loss at a peer' },
+};
+
+/** Any other code a peer answered (INTERNAL, UNIMPLEMENTED, ...): this node could not get it served. */
+const PEER_FAILED = { code: status.UNAVAILABLE, message: 'a peer failed the request' };
+
+/** A grpc-js ServiceError, or anything shaped like one: a gRPC status code that is not OK. */
+export function isGrpcError(error: unknown): error is { code: status } {
+  const code = (error as { code?: unknown } | null | undefined)?.code;
+  return error instanceof Error && typeof code === 'number' && Number.isInteger(code) && code > status.OK && code <= status.UNAUTHENTICATED;
+}
+
 /** The one place that maps typed errors to gRPC status codes. */
 export function statusOf(error: unknown): { code: status; message: string } {
   if (error instanceof InvalidArgumentError) return { code: status.INVALID_ARGUMENT, message: error.message };
@@ -18,6 +42,7 @@ export function statusOf(error: unknown): { code: status; message: string } {
   if (error instanceof DeadlineExceededError) return { code: status.DEADLINE_EXCEEDED, message: error.message };
   if (error instanceof DataLossError) return { code: status.DATA_LOSS, message: error.message };
   if (error instanceof PastryError) return { code: status.INTERNAL, message: 'internal error' };
+  if (isGrpcError(error)) return PEER_FAILURES[error.code] ?? PEER_FAILED;
   // Internals never leak to a client.
   return { code: status.INTERNAL, message: 'internal error' };
 }

@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import type { Tracer } from '@opentelemetry/api';
 import type { Id } from '../core/id';
 import type { RangeOptions, Store, StoredObject } from '../store/store';
 import type { StorageMetrics, StoreContents, StoreOperation } from './storage-metrics';
@@ -28,6 +29,8 @@ export class InstrumentedStore implements Store, StoreContents {
   constructor(
     readonly inner: Store,
     private readonly metrics: StorageMetrics,
+    /** The node's tracer for the child spans; the global one when not given. */
+    private readonly tracer?: Tracer,
   ) {
     metrics.watch(inner.kind, this);
   }
@@ -129,7 +132,7 @@ export class InstrumentedStore implements Store, StoreContents {
   }
 
   private async timed<T>(operation: StoreOperation, fn: () => Promise<T>): Promise<T> {
-    return withChildSpan(`pastry.store.${operation}`, { 'pastry.store.kind': this.inner.kind }, async () => {
+    return withChildSpan(`pastry.store.${operation}`, { 'pastry.store.kind': this.inner.kind }, this.tracer, async () => {
       const t0 = performance.now();
       try {
         return await fn();

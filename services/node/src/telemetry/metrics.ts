@@ -22,9 +22,10 @@ export interface OverlayView {
 }
 
 /**
- * One Prometheus registry per process: routing, overlay state, storage, gRPC and the
- * default process metrics. Labels are bounded: methods, codes, operations, reasons and
- * event kinds, never keys or node ids (except the one pastry_node_info series).
+ * One Prometheus registry per node (never prom-client's global `register`): routing,
+ * overlay state, storage, gRPC and the default process metrics. Labels are bounded:
+ * methods, codes, operations, reasons and event kinds, never keys or node ids (except the
+ * one pastry_node_info series).
  */
 export class PastryMetrics {
   readonly registry = new Registry();

@@ -10,12 +10,15 @@ import { extractContext, injectContext } from './tracing';
 
 /**
  * The seam between rpc/ and telemetry: rpc/handler.ts asks for a ServerCall around every
- * handler, rpc/peer-client.ts for a ClientCall around every peer call. Until a node
- * installs its telemetry both are no-ops.
+ * handler, rpc/peer-client.ts for a ClientCall around every peer call, and the overlay's
+ * onHop hook reports routing decisions. Each node owns one (Telemetry.rpc) and passes it
+ * explicitly; NOOP_RPC_TELEMETRY serves tests and tools without telemetry.
  */
 export interface RpcTelemetry {
   server(handlerName: string, metadata: Metadata, request: unknown): ServerCall;
   client(methodKey: string, metadata: Metadata | undefined): ClientCall;
+  /** Annotates the routed message this node is working on (its hop span and timings). */
+  recordHopDecision(reason: HopReason, hopIndex: number, prefixLength: number): void;
 }
 
 export interface ServerCall {
@@ -79,30 +82,18 @@ class HopScope {
   }
 }
 
-const hopStorage = new AsyncLocalStorage<HopScope>();
-
-/** Called from OverlayHooks.onHop: annotates the hop this node is working on. */
-export function recordHopDecision(reason: HopReason, hopIndex: number, prefixLength: number): void {
-  hopStorage.getStore()?.decide(reason, hopIndex, prefixLength);
-}
-
-const NOOP: RpcTelemetry = {
-  server: () => ({ run: (work) => work(), end: () => undefined }),
-  client: (_key, metadata) => ({ metadata: metadata ?? new Metadata(), end: () => undefined }),
-};
-
-let installed: RpcTelemetry = NOOP;
-
-export function rpcTelemetry(): RpcTelemetry {
-  return installed;
-}
-
-export function installRpcTelemetry(t: RpcTelemetry | undefined): void {
-  installed = t ?? NOOP;
-}
+/** Telemetry that records nothing: the default of PeerPool, and for tests and tools. */
+export const NOOP_RPC_TELEMETRY: RpcTelemetry = Object.freeze({
+  server: () => ({ run: <T>(work: () => Promise<T>) => work(), end: () => undefined }),
+  client: (_key: string, metadata: Metadata | undefined) => ({ metadata: metadata ?? new Metadata(), end: () => undefined }),
+  recordHopDecision: () => undefined,
+});
 
 /** Metrics for every call; spans and hop timings for routed ones. */
 export class NodeRpcTelemetry implements RpcTelemetry {
+  /** The routed message this node's handler is working on; per node, so nodes sharing a process never see each other's. */
+  private readonly hopStorage = new AsyncLocalStorage<HopScope>();
+
   constructor(
     private readonly self: NodeHandle,
     private readonly metrics: PastryMetrics,
@@ -128,7 +119,7 @@ export class NodeRpcTelemetry implements RpcTelemetry {
     return {
       run: <T>(work: () => Promise<T>): Promise<T> => {
         const traced = span && parent ? () => context.with(trace.setSpan(parent!, span!), work) : work;
-        return scope ? hopStorage.run(scope, traced) : traced();
+        return scope ? this.hopStorage.run(scope, traced) : traced();
       },
       end: (code: number): Metadata | undefined => {
         const seconds = (performance.now() - t0) / 1000;
@@ -149,7 +140,7 @@ export class NodeRpcTelemetry implements RpcTelemetry {
     const t0 = performance.now();
     const m = clientMethod(methodKey);
     // Only the forward to the next hop answers with the timings of the hops after it.
-    const scope = methodKey === 'forward' ? hopStorage.getStore() : undefined;
+    const scope = methodKey === 'forward' ? this.hopStorage.getStore() : undefined;
     let outgoing = metadata ?? new Metadata();
     if (this.tracer && trace.getActiveSpan()) {
       outgoing = outgoing.clone();
@@ -162,6 +153,10 @@ export class NodeRpcTelemetry implements RpcTelemetry {
         if (scope?.wantTimings && code === 0 && trailers) scope.downstream = parseTimings(trailers);
       },
     };
+  }
+
+  recordHopDecision(reason: HopReason, hopIndex: number, prefixLength: number): void {
+    this.hopStorage.getStore()?.decide(reason, hopIndex, prefixLength);
   }
 
   private hopAttributes(operation: string, request: unknown): Record<string, string | number> {

@@ -5,7 +5,7 @@ import type { Store } from '../store/store';
 import { InstrumentedStore } from './instrumented-store';
 import { PastryMetrics, type OverlayView } from './metrics';
 import { MetricsServer } from './metrics-server';
-import { installRpcTelemetry, NodeRpcTelemetry, recordHopDecision } from './rpc-telemetry';
+import { NodeRpcTelemetry, type RpcTelemetry } from './rpc-telemetry';
 import type { ReplicationStats, StorageEvents } from './storage-metrics';
 import { Tracing } from './tracing';
 
@@ -17,13 +17,17 @@ export interface TelemetryConfig {
 }
 
 /**
- * Metrics and traces of one node process: the Prometheus registry and its /metrics server,
- * the OpenTelemetry tracer (off unless OTEL_* configures an exporter), the overlay hooks,
- * the store decorator and the rpc/ seam.
+ * Metrics and traces of one node: its own Prometheus registry and /metrics server, the
+ * OpenTelemetry tracer (off unless OTEL_* configures an exporter), the overlay hooks, the
+ * store decorator and the rpc/ seam. Nothing is process-global, so several nodes can share
+ * a process (the in-process test network); `rpc` is handed to the node's PeerPool and
+ * handlers explicitly.
  */
 export class Telemetry {
   readonly metrics: PastryMetrics;
   readonly tracing: Tracing;
+  /** What rpc/ reports to: server and client calls, hop decisions. */
+  readonly rpc: RpcTelemetry;
   private readonly server: MetricsServer;
   metricsPort = 0;
 
@@ -36,7 +40,7 @@ export class Telemetry {
     this.metrics = new PastryMetrics(self.id);
     this.tracing = new Tracing(env, { 'service.name': 'pastry-node', 'service.instance.id': self.name || self.id, 'pastry.node.id': self.id }, log);
     this.server = new MetricsServer(this.metrics, log);
-    installRpcTelemetry(new NodeRpcTelemetry(self, this.metrics, this.tracing.enabled ? this.tracing.tracer : undefined));
+    this.rpc = new NodeRpcTelemetry(self, this.metrics, this.tracing.enabled ? this.tracing.tracer : undefined);
   }
 
   /** What replication, handoff and anti-entropy report (repairs, handoffs, under-replicated). */
@@ -49,7 +53,7 @@ export class Telemetry {
     return {
       onHop: (reason, _key, hopIndex, prefixLength) => {
         this.metrics.hop(reason, hopIndex);
-        recordHopDecision(reason, hopIndex, prefixLength);
+        this.rpc.recordHopDecision(reason, hopIndex, prefixLength);
       },
       onMembership: (event) => this.metrics.membershipEvent(event),
       onMaintenanceMessage: (kind) => this.metrics.maintenanceMessage(kind),
@@ -63,7 +67,7 @@ export class Telemetry {
 
   /** The store, timed and traced, with its objects and bytes counted. */
   instrumentStore(store: Store): Store {
-    return new InstrumentedStore(store, this.metrics.storage);
+    return new InstrumentedStore(store, this.metrics.storage, this.tracing.tracer);
   }
 
   /** The overlay the state gauges read; `ready` is the node's readiness (pastry_node_ready). */

@@ -79,12 +79,13 @@ export function injectContext(metadata: Metadata, ctx: Context = context.active(
 /**
  * Runs `fn` in a child span of the active span: store calls at the root, replication
  * fan-out. Without an active recording span (tracing off, unsampled, background work)
- * it just runs `fn`, so no trace is ever started here.
+ * it just runs `fn`, so no trace is ever started here. `tracer` is the node's own (the
+ * global one when undefined).
  */
-export async function withChildSpan<T>(name: string, attributes: Attributes, fn: (span?: Span) => Promise<T>): Promise<T> {
+export async function withChildSpan<T>(name: string, attributes: Attributes, tracer: Tracer | undefined, fn: (span?: Span) => Promise<T>): Promise<T> {
   const parent = trace.getActiveSpan();
   if (!parent || !parent.isRecording()) return fn();
-  const span = trace.getTracer(TRACER_NAME).startSpan(name, { attributes });
+  const span = (tracer ?? trace.getTracer(TRACER_NAME)).startSpan(name, { attributes });
   try {
     return await context.with(trace.setSpan(context.active(), span), () => fn(span));
   } catch (error) {
@@ -95,7 +96,13 @@ export async function withChildSpan<T>(name: string, attributes: Attributes, fn:
   }
 }
 
-/** The process's tracer provider, set up from the environment; a no-op when off. */
+/**
+ * A node's tracer provider, set up from the environment; a no-op when off. The node's spans
+ * come from its own provider (its resource, its exporter), not the global one: several
+ * nodes in one process each export their own. register() also installs the process-wide
+ * AsyncLocalStorage context manager and W3C propagator, which hold no per-node state (the
+ * first registration wins; later ones are ignored).
+ */
 export class Tracing {
   readonly enabled: boolean;
   readonly tracer: Tracer;
@@ -114,7 +121,7 @@ export class Tracing {
       this.provider.register();
       log.info('tracing_enabled', { exporter: settings.exporter, protocol: settings.protocol, sampler: env.OTEL_TRACES_SAMPLER ?? 'parentbased_always_on' });
     }
-    this.tracer = trace.getTracer(TRACER_NAME);
+    this.tracer = this.provider ? this.provider.getTracer(TRACER_NAME) : trace.getTracer(TRACER_NAME);
   }
 
   /** Exports what is buffered and stops. */
