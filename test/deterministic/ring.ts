@@ -1,4 +1,4 @@
-import { compareCloseness, clockwiseDistance, type Id } from '../../services/node/src/core/id';
+import { compareCloseness, type Id } from '../../services/node/src/core/id';
 import type { NodeHandle } from '../../services/node/src/core/node-handle';
 import { replicaSet } from '../../services/node/src/core/replicas';
 import type { Logger } from '../../services/node/src/logger';
@@ -152,20 +152,21 @@ export class DetRing {
   leafSetErrors(nodes: DetNode[] = this.live()): string[] {
     const errors: string[] = [];
     const half = this.options.leafSetSize / 2;
-    const ids = nodes.map((n) => n.handle.id);
-    for (const n of nodes) {
-      if (!n.overlay.ready) {
-        errors.push(`${n.handle.name} not ready`);
-        continue;
+    const ring = [...nodes].sort((a, b) => (a.handle.id < b.handle.id ? -1 : a.handle.id > b.handle.id ? 1 : 0));
+    const n = ring.length;
+    const take = Math.min(half, n - 1);
+    ring.forEach((node, i) => {
+      if (!node.overlay.ready) {
+        errors.push(`${node.handle.name} not ready`);
+        return;
       }
-      const others = ids.filter((id) => id !== n.handle.id);
-      const right = [...others].sort((a, b) => cmp(clockwiseDistance(n.handle.id, a), clockwiseDistance(n.handle.id, b))).slice(0, half);
-      const left = [...others].sort((a, b) => cmp(clockwiseDistance(a, n.handle.id), clockwiseDistance(b, n.handle.id))).slice(0, half);
-      const ls = n.overlay.state.leafSet;
+      const right = Array.from({ length: take }, (_, d) => ring[(i + d + 1) % n]!.handle.id);
+      const left = Array.from({ length: take }, (_, d) => ring[(i - d - 1 + n) % n]!.handle.id);
+      const ls = node.overlay.state.leafSet;
       const gotRight = ls.rightSide().map((x) => x.id);
       const gotLeft = ls.leftSide().map((x) => x.id);
-      if (gotRight.join() !== right.join() || gotLeft.join() !== left.join()) errors.push(`${n.handle.name}: leaf set ${gotLeft.length}+${gotRight.length} differs from the true ${left.length}+${right.length}`);
-    }
+      if (gotRight.join() !== right.join() || gotLeft.join() !== left.join()) errors.push(`${node.handle.name}: leaf set ${gotLeft.length}+${gotRight.length} differs from the true ${left.length}+${right.length}`);
+    });
     return errors;
   }
 
@@ -233,7 +234,8 @@ export class DetRing {
       const via = live[this.net.rng.int(live.length)]!;
       const r = await this.net.settle(via.parts.dht.get({ guid: Buffer.from(a.guid, 'hex'), name: '' }, this.net.now + 10_000), 20_000);
       if (a.removed) {
-        if (r.ok) problems.push(`${a.name} was removed but reads ${r.value.response.value.toString()}`);
+        // A read may see a later write that was not acknowledged (it may still have landed).
+        if (r.ok && r.value.response.version <= a.version) problems.push(`${a.name} was removed at v${a.version} but reads v${r.value.response.version}`);
       } else if (!r.ok) problems.push(`${a.name}: ${String(r.error)}`);
       else if (r.value.response.version < a.version) problems.push(`${a.name}: read v${r.value.response.version}, acknowledged v${a.version}`);
       else if (r.value.response.version === a.version && r.value.response.value.toString() !== a.value) problems.push(`${a.name}: wrong value`);
@@ -248,10 +250,6 @@ export class DetRing {
       .filter((n) => replicaSet(n.overlay.state, key, this.options.replicas).map((h) => h.id).join() !== truth)
       .map((n) => n.handle.name);
   }
-}
-
-function cmp(a: bigint, b: bigint): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** Prints the seed on failure, so that the run can be replayed with PASTRY_SEED. */

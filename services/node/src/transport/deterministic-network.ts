@@ -187,7 +187,8 @@ export class DeterministicNetwork {
   }
 
   /** Runs events up to virtual time `until`, draining microtasks after each instant. */
-  async runUntil(until: number): Promise<void> {
+  async runUntil(time: number): Promise<void> {
+    const until = Math.ceil(time);
     await drain();
     while (this.heap.length > 0 && this.heap[0]!.at <= until) {
       const at = this.heap[0]!.at;
@@ -204,7 +205,7 @@ export class DeterministicNetwork {
 
   /** Runs until `done()` holds (checked after each instant) or `limitMs` pass; returns whether it held. */
   async runUntilTrue(done: () => boolean, limitMs: number): Promise<boolean> {
-    const until = this.clock + limitMs;
+    const until = this.clock + Math.ceil(limitMs);
     await drain();
     while (!done()) {
       if (this.heap.length === 0 || this.heap[0]!.at > until) {
