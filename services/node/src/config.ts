@@ -23,6 +23,7 @@ export interface NodeConfig {
   antiEntropyIntervalMs: number;
   tombstoneGraceMs: number;
   maintenanceIntervalMs: number;
+  partitionProbeIntervalMs: number;
   rpcTimeoutMs: number;
   shutdownGraceMs: number;
   logLevel: LogLevel;
@@ -53,6 +54,7 @@ export const SETTINGS = {
   antiEntropyIntervalMs: { env: 'PASTRY_ANTIENTROPY_INTERVAL_MS', default: '5000', help: 'period of replica repair, handoff and tombstone collection' },
   tombstoneGraceMs: { env: 'PASTRY_TOMBSTONE_GRACE_MS', default: '600000', help: 'how long a removed object\'s tombstone is kept' },
   maintenanceIntervalMs: { env: 'PASTRY_MAINTENANCE_INTERVAL_MS', default: '1000', help: 'period of leaf-set exchange and probing' },
+  partitionProbeIntervalMs: { env: 'PASTRY_PARTITION_PROBE_INTERVAL_MS', default: '2000', help: 'period of partition-heal probes of recently dead nodes and unknown seeds (0 turns them off)' },
   rpcTimeoutMs: { env: 'PASTRY_RPC_TIMEOUT_MS', default: '2000', help: 'deadline of each peer call' },
   shutdownGraceMs: { env: 'PASTRY_SHUTDOWN_GRACE_MS', default: '20000', help: 'budget for graceful leave on SIGTERM' },
   logLevel: { env: 'PASTRY_LOG_LEVEL', default: 'info', help: 'debug, info, warn or error' },
@@ -112,6 +114,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): NodeCon
     antiEntropyIntervalMs: integer('antiEntropyIntervalMs', raw('antiEntropyIntervalMs'), 50, 3_600_000),
     tombstoneGraceMs: integer('tombstoneGraceMs', raw('tombstoneGraceMs'), 0, 365 * 86_400_000),
     maintenanceIntervalMs: integer('maintenanceIntervalMs', raw('maintenanceIntervalMs'), 50, 3_600_000),
+    partitionProbeIntervalMs: integer('partitionProbeIntervalMs', raw('partitionProbeIntervalMs'), 0, 3_600_000),
     rpcTimeoutMs: integer('rpcTimeoutMs', raw('rpcTimeoutMs'), 50, 600_000),
     shutdownGraceMs: integer('shutdownGraceMs', raw('shutdownGraceMs'), 0, 3_600_000),
     logLevel,
