@@ -68,7 +68,12 @@ export class PeerCallError extends Error {
     readonly code: number,
     message: string,
   ) {
+    // Failed calls are routine (a dead peer, a partition): a stack trace per failure would
+    // cost more than the call. The message says what failed.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message);
+    Error.stackTraceLimit = limit;
     this.name = 'PeerCallError';
   }
 }
