@@ -35,9 +35,9 @@ export class Router {
     const key = keyFromBytes(req.key);
     if (req.hops.length > LIMITS.maxNodesInMessage) throw new InvalidArgumentError(`hops has more than ${LIMITS.maxNodesInMessage} entries`);
     const hops = req.hops.map((h, i) => fromNodeInfo(h, `hops[${i}]`));
+    if (!this.ctx.ready) return this.refusal(req, new UnavailableError('this node is not in a ring yet'));
     const app = this.app(req.app);
     if (!app) throw new InvalidArgumentError(`no application ${JSON.stringify(req.app)} on this node`);
-    if (!this.ctx.ready) return this.refusal(req, new UnavailableError('this node is not in a ring yet'));
     if (hops.length > LIMITS.maxHops) return this.refusal(req, new UnavailableError('hop limit exceeded'));
     const message: RoutedMessage = { key, app: req.app, payload: req.payload, hops, deadline };
     const skip = new Set<Id>(this.detector.suspected());
