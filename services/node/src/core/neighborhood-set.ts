@@ -30,6 +30,11 @@ export class NeighborhoodSet {
     return true;
   }
 
+  /** Members with their measured RTT, nearest first. */
+  entries(): readonly { node: NodeHandle; proximity: number }[] {
+    return this.members;
+  }
+
   has(id: Id): boolean {
     return this.members.some((m) => m.node.id === id);
   }
