@@ -26,8 +26,11 @@ run: build
 test-deps:
 	bash test/setup/ensure-test-tools.sh
 
-test: build test-deps
-	$(NODE_BIN)/jest --ci --json --outputFile=.jest-results.json --testLocationInResults=false
+# Each phase prints its time: build, the test tools (apt-get, go install), then jest.
+test:
+	@bash test/setup/phase.sh build $(MAKE) --no-print-directory build
+	@bash test/setup/phase.sh test-deps $(MAKE) --no-print-directory test-deps
+	@bash test/setup/phase.sh jest $(NODE_BIN)/jest --ci --json --outputFile=.jest-results.json --testLocationInResults=false
 	@node -e 'const r=require("./.jest-results.json"); console.log(`tests: $${r.numPassedTests} passed, $${r.numFailedTests} failed`)'
 
 # A local Prometheus (Debian's package) scraping every pod of the local ring, on 127.0.0.1:9090.

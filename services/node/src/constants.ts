@@ -68,6 +68,8 @@ export const REPLICATION = {
   maxRepairsPerPeerPerRound: 1024,
   /** Objects handed off per anti-entropy round. */
   maxHandoffPerRound: 4096,
+  /** Entries one ListObjects answer carries at most. */
+  maxListObjects: 10_000,
   /** Peers synchronised at once in a round. */
   syncFanout: 8,
 } as const;

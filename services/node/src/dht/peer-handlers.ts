@@ -7,9 +7,6 @@ import { decodeDirect, encodeReply, type DhtCalls } from './peer-messages';
 import { fromRecord, toMeta, toRecord } from './records';
 import type { ReplicaStore } from './replica-store';
 
-/** ListObjects answers at most this many entries. */
-const LIST_LIMIT = 10_000;
-
 /** The DHT's answers to direct messages from other replicas. Everything is validated first. */
 export class DhtPeerHandlers {
   constructor(
@@ -63,7 +60,7 @@ export class DhtPeerHandlers {
 
   async listObjects(req: DhtCalls['listObjects'][0]): Promise<DhtCalls['listObjects'][1]> {
     const { from, to, includeTombstones } = req;
-    const limit = Math.min(req.limit || LIST_LIMIT, LIST_LIMIT);
+    const limit = Math.min(req.limit || REPLICATION.maxListObjects, REPLICATION.maxListObjects);
     const lo = from.length === 0 ? '0'.repeat(32) : keyFromBytes(from, 'from');
     const hi = to.length === 0 ? 'f'.repeat(32) : keyFromBytes(to, 'to');
     const objects = await this.local.store.range(lo, hi, limit + 1, { values: false });
