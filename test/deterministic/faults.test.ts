@@ -29,7 +29,10 @@ describe('deterministic network: crashes, loss, partitions', () => {
     expectClean(seed, 'leaf sets under loss', await ring.converge(120_000));
     await ring.net.runFor(30_000);
     ring.net.links = { ...ring.net.links, lossRate: 0 };
-    expectClean(seed, 'routing under loss', await misroutes(ring, 300));
+    // Consistent routing is promised once the ring is stable: a lost probe can leave a leaf
+    // set briefly short while loss lasts.
+    expectClean(seed, 'leaf sets once loss ends', await ring.converge(30_000));
+    expectClean(seed, 'routing after loss', await misroutes(ring, 300));
     await ring.net.runFor(15_000);
     expectClean(seed, 'replicas after loss', await ring.missingReplicas());
     expectClean(seed, 'reads after loss', await ring.lostReads());

@@ -41,9 +41,17 @@ export class Router {
     if (hops.length > LIMITS.maxHops) return this.refusal(req, new UnavailableError('hop limit exceeded'));
     const message: RoutedMessage = { key, app: req.app, payload: req.payload, hops, deadline };
     const skip = new Set<Id>(this.detector.suspected());
+    /** Nodes this hop already tried and routed around. */
+    const tried = new Set<Id>();
     let upcalled = false;
     for (let attempt = 0; attempt <= LIMITS.maxRouteRetries; attempt++) {
-      const decision = this.ctx.state.nextHop(key, skip);
+      let decision = this.ctx.state.nextHop(key, skip);
+      if (decision.kind === 'deliver') {
+        // Delivering here because the true closest member is only suspected would misdeliver:
+        // it is still in the leaf set, so it gets the message once; if it fails, it is skipped.
+        const unsuspected = this.ctx.state.nextHop(key, tried);
+        if (unsuspected.kind === 'leaf_set') decision = unsuspected;
+      }
       const next = decision.kind === 'deliver' ? undefined : decision.node;
       if (!upcalled && app.forward) {
         upcalled = true;
@@ -63,6 +71,7 @@ export class Router {
         // The next hop itself is not in a ring yet (a joiner): route around it, it is alive.
         if (res.errorCode === CODES.UNAVAILABLE && res.hops.length === sent.length) {
           skip.add(next.id);
+          tried.add(next.id);
           continue;
         }
         this.ctx.stats.forwarded++;
@@ -72,6 +81,7 @@ export class Router {
           this.ctx.stats.retries++;
           this.detector.peerFailed(next, error);
           skip.add(next.id);
+          tried.add(next.id);
           continue;
         }
         return this.refusal(req, isTimeout(error) ? new DeadlineExceededError('a hop timed out') : error);
