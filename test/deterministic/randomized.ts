@@ -99,3 +99,28 @@ async function settleAfterLoss(ring: DetRing): Promise<void> {
   await ring.converge(30_000);
   await ring.net.runFor(2 * ring.options.antiEntropyIntervalMs + 1_000);
 }
+
+/** Scenarios per test file; the two files make 1,000 per run. */
+const WINDOW = 500;
+
+/**
+ * Declares the test of window `part` (1, 2, …) of randomized scenarios. PASTRY_SCENARIO_BASE
+ * moves the first seed and PASTRY_SCENARIO_COUNT the window's size, so that
+ * `PASTRY_SCENARIO_BASE=<seed> PASTRY_SCENARIO_COUNT=1` replays one failing scenario.
+ */
+export function scenarioWindow(part: number): void {
+  const count = Number(process.env.PASTRY_SCENARIO_COUNT ?? WINDOW);
+  const base = Number(process.env.PASTRY_SCENARIO_BASE ?? 1) + (part - 1) * count;
+  describe('deterministic network: randomized scenarios', () => {
+    it(`${count} seeded scenarios (seeds ${base}..${base + count - 1}) keep every invariant`, async () => {
+      const wall = Date.now();
+      const failed: string[] = [];
+      for (let seed = base; seed < base + count; seed++) {
+        const r = await runScenario(seed);
+        if (r.problems.length > 0) failed.push(`seed ${seed} (replay: PASTRY_SCENARIO_BASE=${seed} PASTRY_SCENARIO_COUNT=1): ${r.steps.join('; ')}\n    ${r.problems.slice(0, 5).join('\n    ')}`);
+      }
+      process.stdout.write(`${count} randomized scenarios from seed ${base}: ${count - failed.length} clean, ${Date.now() - wall} ms wall\n`);
+      expect(failed).toEqual([]);
+    });
+  });
+}

@@ -1,18 +1,13 @@
-import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { readState, waitForRing } from '../../services/cli/src/cluster';
-import { networkFor, teardownNetwork } from '../../services/cli/src/netns/network';
+import { networkFor } from '../../services/cli/src/netns/network';
+import { netnsRun } from '../helpers/netns-run';
 import { CLI } from '../helpers/tools';
 
 jest.setTimeout(120_000);
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 /** Connect time in ms to host:port, or -1 when the connection fails within timeoutMs. */
 const CONNECT = `const net = require('net'); const [host, port, ms] = process.argv.slice(1);
@@ -22,15 +17,7 @@ c.on('timeout', () => { console.log(-1); c.destroy(); }); c.on('error', () => co
 
 /** A ring of 4 pods, each in its own network namespace, on a bridge of its own subnet. */
 describe('cluster up --netns: pods with their own network namespaces', () => {
-  const runDir = mkdtempSync(path.join(os.tmpdir(), 'pastry-netns-'));
-  const network = networkFor(runDir, '10.213.57');
-  const pastry = (...args: string[]): Promise<Result> =>
-    new Promise((resolve) => {
-      const env = { ...process.env, PASTRY_LOG_LEVEL: 'warn', PASTRY_MAINTENANCE_INTERVAL_MS: '500', PASTRY_RPC_TIMEOUT_MS: '1500' };
-      execFile(process.execPath, [CLI, ...args, '--run-dir', runDir], { env, timeout: 90_000 }, (err, stdout, stderr) =>
-        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-      );
-    });
+  const { runDir, network, pastry, cleanup } = netnsRun('pastry-netns-', '10.213.57', { PASTRY_MAINTENANCE_INTERVAL_MS: '500', PASTRY_RPC_TIMEOUT_MS: '1500' }, 90_000);
   /** Connects from inside a namespace (or from the host without one). */
   const connectMs = (ns: string | undefined, host: string, timeoutMs = 1500): number => {
     const argv = [process.execPath, '-e', CONNECT, host, '7000', String(timeoutMs)];
@@ -48,12 +35,7 @@ describe('cluster up --netns: pods with their own network namespaces', () => {
     expect(up.code).toBe(0);
   });
 
-  afterAll(async () => {
-    // Whatever failed above: stop the pods, then remove this run's namespaces, bridge and guard.
-    await pastry('cluster', 'down');
-    teardownNetwork(network);
-    rmSync(runDir, { recursive: true, force: true });
-  });
+  afterAll(cleanup);
 
   it('status --json gives each pod its namespace and its own 10.x address, and the ring forms', async () => {
     const r = await pastry('cluster', 'status', '--json');

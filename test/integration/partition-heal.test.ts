@@ -1,11 +1,6 @@
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { PastryClient } from '../../services/cli/src/client';
 import { readState, ringProblem } from '../../services/cli/src/cluster';
-import { networkFor, teardownNetwork } from '../../services/cli/src/netns/network';
-import { CLI } from '../helpers/tools';
+import { netnsRun } from '../helpers/netns-run';
 
 jest.setTimeout(300_000);
 
@@ -17,14 +12,7 @@ const CUT_MS = 30_000;
  * leaf set exact) within 30 s, and every acknowledged write must read back.
  */
 describe('partition heal on a --netns ring', () => {
-  const runDir = mkdtempSync(path.join(os.tmpdir(), 'pastry-heal-'));
-  const network = networkFor(runDir, '10.213.58');
-  const pastry = (...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
-    new Promise((resolve) => {
-      execFile(process.execPath, [CLI, ...args, '--run-dir', runDir], { env: { ...process.env, PASTRY_LOG_LEVEL: 'warn' }, timeout: 120_000 }, (err, stdout, stderr) =>
-        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-      );
-    });
+  const { runDir, pastry, cleanup } = netnsRun('pastry-heal-', '10.213.58');
 
   beforeAll(async () => {
     const up = await pastry('cluster', 'up', '--netns', '--nodes', '12', '--subnet', '10.213.58', '--timeout', '90');
@@ -32,11 +20,7 @@ describe('partition heal on a --netns ring', () => {
     expect(up.code).toBe(0);
   });
 
-  afterAll(async () => {
-    await pastry('cluster', 'down');
-    teardownNetwork(network);
-    rmSync(runDir, { recursive: true, force: true });
-  });
+  afterAll(cleanup);
 
   it('halves cut for 30 s under writes on both sides merge into one ring, and nothing acknowledged is lost', async () => {
     const pods = readState(runDir)!.pods;
