@@ -27,6 +27,11 @@ export const OVERLAY = {
   minProbeTimeoutMs: 250,
   /** Every this many maintenance rounds one routing-table row is refreshed. */
   tableRefreshRounds: 20,
+  /**
+   * Every this many rounds each routing-table entry is pinged: routing finds a dead entry
+   * only when it uses it, so rarely used slots would otherwise keep dead nodes for ever.
+   */
+  tableCheckRounds: 600,
   /** Nodes of the same row asked for a replacement when a table entry dies. */
   tableRepairAsks: 2,
   /** A suspected peer is probed this many times, this far apart (growing), before it is declared dead. */
@@ -38,6 +43,9 @@ export const OVERLAY = {
   aliveCheckMs: 500,
   /** Hearsay nodes probed at once before they may take a leaf-set place. */
   maxAdmissionProbes: 32,
+  /** A hearsay node that did not answer its admission probe is not probed again for this long. */
+  admissionRetryMs: 10_000,
+  maxRememberedSilent: 1024,
   /** Recently dead nodes remembered for partition heal (FreePastry keeps 20). */
   maxRememberedDead: 64,
   /** How long a dead node stays a partition-heal candidate. */

@@ -19,7 +19,7 @@ export async function runSimCommand(argv: string[], out: (line: string) => void)
       help(name, out);
       return 0;
     }
-    command.run(parseFlags(rest, command.flags), out);
+    await command.run(parseFlags(rest, command.flags), out);
     return 0;
   } catch (error) {
     if (error instanceof UsageError || error instanceof HeapTooSmall || error instanceof RangeError || isFileError(error)) {

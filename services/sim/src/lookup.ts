@@ -1,15 +1,10 @@
 import type { Id, RouteDecision } from '../../node/src/core';
-import { handleDeadContact, type HoleLog } from './repair';
 import type { World } from './world';
 
 /** A route longer than this is a routing loop; the lookup is counted as failed. */
 export const MAX_ROUTE_HOPS = 64;
 
 export interface LookupOptions {
-  /** Lazy routing-table repair when a hop is found dead (leaf sets are always repaired). */
-  repairTable: boolean;
-  /** Where unrepaired routing-table holes are logged. */
-  holes?: HoleLog;
   /** Lets an experiment replace the next hop (the replica heuristic); undefined keeps it. */
   redirect?: (at: number, key: Id, decision: RouteDecision) => number | undefined;
   /** Runs at every node the message reaches, the source first; true stops the route there. */
@@ -38,8 +33,9 @@ export interface LookupResult {
 
 /**
  * Routes one lookup hop by hop through the event queue: at each node the core's nextHop
- * picks the next node, the message travels with the model's delay, and a dead next hop is
- * found by a timeout, forgotten (with repair) and routed around.
+ * picks the next node, the message travels with the model's delay, and a hop whose every
+ * retransmission is lost is forgotten and routed around. The routing of the node's own
+ * protocol, with its failure detection and repair, is run by OverlayWorld.
  */
 export function startLookup(world: World, source: number, key: Id, options: LookupOptions, done: (result: LookupResult) => void): void {
   const start = world.now;
@@ -74,8 +70,10 @@ export function startLookup(world: World, source: number, key: Id, options: Look
         arrive(next);
       },
       () => {
+        // Every retransmission was lost: forget the hop and route around it.
         timeouts++;
-        handleDeadContact(world, x, next, options, () => route(x));
+        world.states[x]!.forget(world.handles[next]!.id, world.now);
+        route(x);
       },
     );
   };

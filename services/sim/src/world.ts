@@ -32,7 +32,7 @@ export const PAPER_CONFIG: WorldConfig = {
 /**
  * The simulated population: one RoutingState per node, the network model, the liveness of
  * every node, virtual time and a counting, lossy message transport. Node i's handle carries
- * address String(i), so a routing decision names the node to send to.
+ * address `i:7000`, so a routing decision names the node to send to.
  */
 export class World {
   readonly queue = new EventQueue();
@@ -50,7 +50,7 @@ export class World {
     ids: readonly string[],
   ) {
     if (ids.length !== model.size) throw new RangeError(`${ids.length} ids for a ${model.size}-node network`);
-    this.handles = ids.map((id, i) => ({ id, address: String(i), name: `sim-${i}` }));
+    this.handles = ids.map((id, i) => ({ id, address: `${i}:7000`, name: `sim-${i}` }));
     const stateConfig = {
       leafSetSize: config.leafSetSize,
       neighborhoodSetSize: config.neighborhoodSetSize,
@@ -69,7 +69,7 @@ export class World {
   }
 
   indexOf(node: NodeHandle): number {
-    return Number(node.address);
+    return parseInt(node.address, 10);
   }
 
   isAlive(node: number): boolean {

@@ -9,6 +9,24 @@ function nearest(self: Id, others: Id[], half: number, side: 'left' | 'right'): 
 }
 
 describe('LeafSet', () => {
+  it('admissible() keeps just the candidates that would be members if all were inserted', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 0, max: 40 }), fc.integer({ min: 1, max: 1000 }), (members, candidates, seed) => {
+        const [self, ...others] = randomIds(members + candidates + 1, seed);
+        const ls = new LeafSet(handle(self!), 16);
+        for (const id of others.slice(0, members)) ls.insert(handle(id));
+        const offered = others.slice(members).map(handle);
+        const all = new LeafSet(handle(self!), 16);
+        for (const id of others) all.insert(handle(id));
+        const expected = offered.filter((n) => !ls.has(n.id) && all.has(n.id)).map((n) => n.id);
+        expect(ls.admissible(offered).map((n) => n.id)).toEqual(expected);
+        // Never more than the places there are.
+        expect(ls.admissible(offered).length).toBeLessThanOrEqual(16);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it('keeps the |L|/2 nearest on each side, nearest first, whatever the insertion order', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 60 }), fc.integer({ min: 1, max: 1000 }), (n, seed) => {

@@ -43,7 +43,7 @@ describe('routing on a latency matrix', () => {
   it('is correct on a join-built ring', () => {
     const s = scenario({ nodes: 400, build: 'join', network: 'matrix', seed: 3 });
     let wrong = 0;
-    runLookups(s.world, s.rng, 1000, { repairTable: false }, (r) => {
+    runLookups(s.world, s.rng, 1000, {}, (r) => {
       if (!r.correct) wrong++;
     });
     expect(wrong).toBe(0);
@@ -55,7 +55,7 @@ describe('routing with message loss', () => {
     const s = scenario({ nodes: 500, seed: 5, config: { ...PAPER_CONFIG, lossRate: 0.05, retries: 3 } });
     let correct = 0;
     let hops = 0;
-    runLookups(s.world, s.rng, 1000, { repairTable: false }, (r) => {
+    runLookups(s.world, s.rng, 1000, {}, (r) => {
       hops += r.hops;
       if (r.correct) correct++;
     });

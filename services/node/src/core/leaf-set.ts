@@ -63,6 +63,18 @@ export class LeafSet {
     return fits(this.right, (n) => clockwiseDistance(this.self.id, n.id)) || fits(this.left, (n) => clockwiseDistance(n.id, this.self.id));
   }
 
+  /**
+   * Of `nodes`, those that would be members if every one of them were inserted: the only
+   * ones worth probing when several candidates compete for the same places.
+   */
+  admissible(nodes: readonly NodeHandle[]): NodeHandle[] {
+    const trial = new LeafSet(this.self, this.size);
+    for (const n of this.left) trial.insert(n);
+    for (const n of this.right) trial.insert(n);
+    for (const n of nodes) trial.insert(n);
+    return nodes.filter((n) => !this.has(n.id) && trial.has(n.id));
+  }
+
   remove(id: Id): boolean {
     const l = removeFrom(this.left, id);
     const r = removeFrom(this.right, id);

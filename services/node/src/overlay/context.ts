@@ -51,8 +51,9 @@ export class OverlayContext {
     readonly config: OverlayConfig,
     readonly log: Logger,
     readonly hooks: OverlayHooks,
+    state?: RoutingState,
   ) {
-    this.state = new RoutingState(self, { leafSetSize: config.leafSetSize, neighborhoodSetSize: config.neighborhoodSize });
+    this.state = state ?? new RoutingState(self, { leafSetSize: config.leafSetSize, neighborhoodSetSize: config.neighborhoodSize });
     this.rtt = new RttEstimator({ minTimeoutMs: Math.min(OVERLAY.minProbeTimeoutMs, config.rpcTimeoutMs), maxTimeoutMs: config.rpcTimeoutMs });
     this.selfInfo = toNodeInfo(self);
   }

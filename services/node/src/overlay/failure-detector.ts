@@ -18,6 +18,8 @@ export type FailureListener = (node: NodeHandle, leafSetChanged: boolean) => voi
 export class FailureDetector {
   private readonly suspects = new Set<Id>();
   private readonly admitting = new Set<Id>();
+  /** Hearsay nodes that did not answer an admission probe, until when they are not probed again. */
+  private readonly silentUntil = new Map<Id, number>();
 
   constructor(
     private readonly ctx: OverlayContext,
@@ -58,13 +60,31 @@ export class FailureDetector {
     }
   }
 
-  /** Hearsay nodes that would take a leaf-set place: each enters once it answers a ping. */
+  /**
+   * Hearsay nodes that would take a leaf-set place: each enters once it answers a ping.
+   * Only those that would be members if all answered are probed (after a failure a short
+   * side would admit every node named); one that stayed silent is not probed again for a
+   * while, so a dead node that stale leaf sets keep naming does not hold back the next one.
+   */
   admit(nodes: readonly NodeHandle[]): void {
-    for (const n of nodes) {
-      if (this.admitting.has(n.id) || this.admitting.size >= OVERLAY.maxAdmissionProbes || this.ctx.stopped) continue;
+    if (nodes.length === 0 || this.ctx.stopped) return;
+    const now = this.ctx.now();
+    const fresh = nodes.filter((n) => (this.silentUntil.get(n.id) ?? -Infinity) <= now);
+    for (const n of this.ctx.state.leafSet.admissible(fresh)) {
+      if (this.admitting.has(n.id) || this.admitting.size >= OVERLAY.maxAdmissionProbes) continue;
       this.admitting.add(n.id);
-      void this.probe(n, this.ctx.deadline(), 'admission_probe').finally(() => this.admitting.delete(n.id));
+      void this.probe(n, this.ctx.deadline(), 'admission_probe')
+        .then((answer) => {
+          if (answer === 'silent') this.rememberSilent(n.id);
+        })
+        .finally(() => this.admitting.delete(n.id));
     }
+  }
+
+  private rememberSilent(id: Id): void {
+    const now = this.ctx.now();
+    if (this.silentUntil.size >= OVERLAY.maxRememberedSilent) for (const [k, until] of this.silentUntil) if (until <= now) this.silentUntil.delete(k);
+    if (this.silentUntil.size < OVERLAY.maxRememberedSilent) this.silentUntil.set(id, now + OVERLAY.admissionRetryMs);
   }
 
   private async confirm(node: NodeHandle, code: number): Promise<void> {

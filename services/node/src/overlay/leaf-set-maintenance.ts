@@ -44,9 +44,9 @@ export class LeafSetMaintenance {
     return { sender: this.ctx.selfInfo, leafSet: [this.ctx.selfInfo, ...this.ctx.state.leafSet.members().map(toNodeInfo)] };
   }
 
-  async exchangeWith(n: NodeHandle): Promise<void> {
+  async exchangeWith(n: NodeHandle, kind = 'exchange_leaf_set'): Promise<void> {
     const t0 = this.ctx.now();
-    this.ctx.count('exchange_leaf_set');
+    this.ctx.count(kind);
     try {
       const res = await this.ctx.env.call(n, 'exchangeLeafSet', this.message(), { deadline: t0 + this.ctx.rtt.timeoutMs(n.id) });
       this.take(res, this.ctx.now() - t0);
@@ -58,7 +58,7 @@ export class LeafSetMaintenance {
   /** A member left the leaf set: the farthest members know who takes its place. */
   async refill(): Promise<void> {
     if (!this.ctx.ready) return;
-    await Promise.all(leafSetEdges(this.ctx.state.leafSet).map((n) => this.exchangeWith(n)));
+    await Promise.all(leafSetEdges(this.ctx.state.leafSet).map((n) => this.exchangeWith(n, 'leaf_set_repair')));
   }
 
   /**

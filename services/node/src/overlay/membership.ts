@@ -41,7 +41,9 @@ export class Membership {
     const now = this.ctx.now();
     const candidates: NodeHandle[] = [];
     for (const n of nodes) {
-      if (n.id === this.ctx.self.id || state.isRecentlyDead(n.id, now)) continue;
+      // A node this node confirmed dead comes back only by talking to it: stale tables
+      // elsewhere keep naming dead nodes long after the routing state's own memory ends.
+      if (n.id === this.ctx.self.id || state.isRecentlyDead(n.id, now) || this.isRememberedDead(n.id)) continue;
       state.learn(n, now, { leafSet: false });
       if (state.leafSet.wouldAdmit(n)) candidates.push(n);
     }
@@ -58,6 +60,11 @@ export class Membership {
     if (event === 'failure') this.rememberDead(node);
     if (known) this.ctx.hooks.onMembership?.(event, node);
     return changed;
+  }
+
+  isRememberedDead(id: Id): boolean {
+    const d = this.dead.get(id);
+    return d !== undefined && d.at >= this.ctx.now() - OVERLAY.deadMemoryMs;
   }
 
   /** Recently dead nodes, most recent first. */

@@ -54,8 +54,9 @@ export class Overlay {
   private ticks = 0;
   private wakeStart: (() => void) | undefined;
 
-  constructor(self: NodeHandle, env: OverlayEnv, config: OverlayConfig, log: Logger, hooks: OverlayHooks = {}) {
-    this.ctx = new OverlayContext(self, env, config, log, hooks);
+  /** `state`: tables built elsewhere (the simulator's ring builds), used with startJoined(). */
+  constructor(self: NodeHandle, env: OverlayEnv, config: OverlayConfig, log: Logger, hooks: OverlayHooks = {}, state?: RoutingState) {
+    this.ctx = new OverlayContext(self, env, config, log, hooks, state);
     this.membership = new Membership(this.ctx, (node, joined) => this.notify(node, joined));
     this.detector = new FailureDetector(this.ctx, this.membership, (node, leafSetChanged) => void this.repair(node, leafSetChanged));
     this.leafSets = new LeafSetMaintenance(this.ctx, this.membership, this.detector);
@@ -147,6 +148,18 @@ export class Overlay {
       backoff = Math.min(backoff * 2, LIMITS.joinBackoffMaxMs);
     }
     if (this.ctx.stopped) return;
+    this.maintain();
+  }
+
+  /** Runs as a member of a ring whose tables were given to the constructor, without joining. */
+  startJoined(): void {
+    if (!this.ctx.stopped) return;
+    this.ctx.stopped = false;
+    this.ctx.joined = true;
+    this.maintain();
+  }
+
+  private maintain(): void {
     this.every(this.ctx.config.maintenanceIntervalMs, () => this.tick());
     const healMs = this.ctx.config.partitionProbeIntervalMs ?? OVERLAY.partitionProbeIntervalMs;
     if (healMs > 0) this.every(healMs, () => this.heal.round());
@@ -165,6 +178,7 @@ export class Overlay {
       this.ticks++;
       await this.leafSets.round();
       if (this.ticks % OVERLAY.tableRefreshRounds === 0) await this.table.refresh();
+      if (this.ticks % OVERLAY.tableCheckRounds === 0) await this.table.check();
     })().finally(() => (this.ticking = undefined));
     return this.ticking;
   }

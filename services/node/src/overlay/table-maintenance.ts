@@ -1,19 +1,24 @@
-import { sharedPrefixLength } from '../core/id';
+import { DIGITS, digit, sharedPrefixLength } from '../core/id';
 import type { NodeHandle } from '../core/node-handle';
 import { OVERLAY } from '../constants';
 import type { RoutingRow, RoutingRowRequest } from '../gen/pastry/v1/peer';
 import { InvalidArgumentError } from '../errors';
 import { fromNodeInfo, fromNodeInfos, toNodeInfo } from './codec';
 import type { OverlayContext } from './context';
+import { PeerCallError } from './env';
 import type { FailureDetector } from './failure-detector';
 import type { Membership } from './membership';
 
 /**
  * Routing-table repair and refresh: a slot whose node died is refilled by asking other
  * nodes of the same row for that row (Pastry's lazy repair); every few maintenance rounds
- * one row of a random entry is fetched, so the table tracks the ring as it changes.
+ * one row of a random entry is fetched, so the table tracks the ring as it changes; and
+ * now and then every entry is pinged, so a slot routing seldom uses does not keep a dead node.
  */
 export class TableMaintenance {
+  /** Dead nodes whose slots wait for resumeRepairs(), while repairs are paused. */
+  private deferred: NodeHandle[] | undefined;
+
   constructor(
     private readonly ctx: OverlayContext,
     private readonly membership: Membership,
@@ -28,19 +33,69 @@ export class TableMaintenance {
     await this.fetchRow(pick.entry.node, pick.row);
   }
 
+  /**
+   * Slots of dead nodes are emptied but not refilled until resumeRepairs(): the simulator's
+   * failure experiment measures routing on tables before repair, as the Pastry paper does.
+   */
+  pauseRepairs(): void {
+    this.deferred ??= [];
+  }
+
+  async resumeRepairs(): Promise<void> {
+    const dead = this.deferred ?? [];
+    this.deferred = undefined;
+    await Promise.all(dead.map((n) => this.repairSlot(n)));
+  }
+
+  /**
+   * Pings every routing-table entry and neighbourhood-set member (the rare routing case
+   * uses both); one that stays silent is suspected, so confirmed dead and its slot
+   * repaired. Returns how many were silent.
+   */
+  async check(): Promise<number> {
+    const { state } = this.ctx;
+    const nodes = new Map<string, NodeHandle>();
+    for (const { entry } of state.table.entries()) nodes.set(entry.node.id, entry.node);
+    for (const n of state.neighborhood.nodes()) if (!state.leafSet.has(n.id)) nodes.set(n.id, n);
+    let silent = 0;
+    await Promise.all(
+      [...nodes.values()].map(async (node) => {
+        if ((await this.detector.probe(node, this.ctx.deadline(), 'table_check')) !== 'silent') return;
+        silent++;
+        this.detector.peerFailed(node, new PeerCallError('timeout', 4, `${node.address} did not answer a table check`));
+      }),
+    );
+    return silent;
+  }
+
   /** A routing-table slot lost its node: ask other nodes of the same row for a replacement. */
   async repairSlot(dead: NodeHandle): Promise<void> {
+    if (this.deferred) {
+      this.deferred.push(dead);
+      return;
+    }
     const row = sharedPrefixLength(this.ctx.self.id, dead.id);
+    if (row >= DIGITS) return;
+    const column = digit(dead.id, row);
+    // Another node holds the slot: the dead one was in the leaf or neighbourhood set only.
+    if (this.ctx.state.table.get(row, column)) return;
     const others = this.ctx.state.table
       .row(row)
       .filter((e) => e.node.id !== dead.id)
       .slice(0, OVERLAY.tableRepairAsks);
-    await Promise.all(others.map((e) => this.fetchRow(e.node, row)));
+    await Promise.all(others.map((e) => this.fetchRow(e.node, row, 'table_repair')));
+    // The replacement is hearsay, and the row it came from may be as stale as ours was:
+    // it keeps the slot only if it answers (a silent one is confirmed dead, and repaired).
+    const replacement = this.ctx.state.table.get(row, column)?.node;
+    if (!replacement || replacement.id === dead.id) return;
+    if ((await this.detector.probe(replacement, this.ctx.deadline(), 'table_repair_probe')) === 'silent') {
+      this.detector.peerFailed(replacement, new PeerCallError('timeout', 4, `${replacement.address} did not answer a repair probe`));
+    }
   }
 
   /** Learns the nodes of row `row` of a peer's table; they enter the table as hearsay. */
-  async fetchRow(peer: NodeHandle, row: number): Promise<void> {
-    this.ctx.count('get_routing_row');
+  async fetchRow(peer: NodeHandle, row: number, kind = 'get_routing_row'): Promise<void> {
+    this.ctx.count(kind);
     const t0 = this.ctx.now();
     try {
       const res = await this.ctx.env.call(peer, 'getRoutingRow', { sender: this.ctx.selfInfo, index: row }, { deadline: this.ctx.deadline() });

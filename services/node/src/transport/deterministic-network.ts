@@ -18,6 +18,8 @@ export interface LinkModel {
    * not survive the wire; without it, large randomized runs are about twice as fast.
    */
   encode: boolean;
+  /** One-way delay between two addresses (a latency model); replaces the [min, max] draw. */
+  delayMs?: (from: string, to: string) => number;
 }
 
 export const DEFAULT_LINKS: LinkModel = { minDelayMs: 1, maxDelayMs: 5, lossRate: 0, encode: true };
@@ -138,17 +140,17 @@ export class DeterministicNetwork {
       const target = this.hosts.get(to.address);
       if (!target || !target.alive) {
         // Nothing listens there: the connection is refused after one trip.
-        this.schedule(this.delay(), () => settle(() => reject(new PeerCallError('unreachable', 14, `${to.address}: connection refused`))));
+        this.schedule(this.delay(from, to.address), () => settle(() => reject(new PeerCallError('unreachable', 14, `${to.address}: connection refused`))));
         return;
       }
       if (!this.passes(sender, target)) return;
       const targetLife = target.life;
-      this.schedule(this.delay(), () => {
+      this.schedule(this.delay(from, to.address), () => {
         if (!target.alive || target.life !== targetLife || !target.handler) return;
         this.delivered++;
         const answer = (fn: () => void): void => {
           if (!target.alive || target.life !== targetLife || !this.passes(target, sender)) return;
-          this.schedule(this.delay(), () => settle(fn));
+          this.schedule(this.delay(to.address, from), () => settle(fn));
         };
         let result: Promise<unknown>;
         try {
@@ -183,8 +185,9 @@ export class DeterministicNetwork {
     return true;
   }
 
-  private delay(): number {
-    const { minDelayMs, maxDelayMs } = this.links;
+  private delay(from: string, to: string): number {
+    const { minDelayMs, maxDelayMs, delayMs } = this.links;
+    if (delayMs) return Math.max(0, Math.round(delayMs(from, to)));
     // Whole milliseconds, as Date.now() gives: versions and timestamps are integers.
     return Math.round(minDelayMs + this.rng.float() * (maxDelayMs - minDelayMs));
   }

@@ -6,7 +6,6 @@ import {
   type NodeHandle,
   type RoutingState,
 } from '../../../node/src/core';
-import { handleDeadContact } from '../repair';
 import type { Rng } from '../rng';
 import type { World } from '../world';
 
@@ -94,7 +93,12 @@ export function joinThrough(world: World, x: number, bootstrap: number, done: ()
       return;
     }
     const next = world.indexOf(decision.node);
-    world.forward(y, next, 'join', () => route(next), () => handleDeadContact(world, y, next, { repairTable: false }, () => route(y)));
+    // Every retransmission was lost: y forgets the hop and routes around it. Repair of what
+    // the build leaves wrong is the node's protocol's job (see OverlayWorld).
+    world.forward(y, next, 'join', () => route(next), () => {
+      state.forget(world.handles[next]!.id, world.now);
+      route(y);
+    });
   };
 
   const adopt = (): void => {

@@ -32,7 +32,7 @@ export function runDistance(scenario: Scenario, lookups: number): DistanceResult
   const hops = new Mean();
   let correct = 0;
   const started = performance.now();
-  runLookups(world, rng, lookups, { repairTable: false }, (r) => {
+  runLookups(world, rng, lookups, {}, (r) => {
     const d = world.model.delay(r.source, r.destination);
     route.add(r.distance);
     direct.add(d);

@@ -30,7 +30,7 @@ export function runHops(scenario: Scenario, lookups: number): HopsResult {
   const hops = new Histogram();
   let correct = 0;
   const started = performance.now();
-  runLookups(world, rng, lookups, { repairTable: false }, (r) => {
+  runLookups(world, rng, lookups, {}, (r) => {
     hops.add(r.hops);
     if (r.correct) correct++;
   });

@@ -45,7 +45,6 @@ export function runReplicas(scenario: Scenario, lookups: number, k: number): Rep
     const isReplica = (n: number): boolean => replicas.includes(n);
     let first = -1;
     runLookup(world, source, key, {
-      repairTable: false,
       visit: (n) => {
         if (first < 0 && isReplica(n)) first = n;
         return false;
@@ -54,7 +53,6 @@ export function runReplicas(scenario: Scenario, lookups: number, k: number): Rep
     if (first === byDelay[0]) plain1++;
     if (first === byDelay[0] || first === byDelay[1]) plain2++;
     const viaHeuristic = runLookup(world, source, key, {
-      repairTable: false,
       visit: isReplica,
       redirect: (at, target, decision) => nearestLocalReplica(world, at, target, k, decision),
     }).destination;
