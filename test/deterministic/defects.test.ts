@@ -1,3 +1,4 @@
+import { CODES, codeOf } from '../../services/node/src/errors';
 import { toNodeInfo } from '../../services/node/src/overlay/codec';
 import { Overlay } from '../../services/node/src/overlay/overlay';
 import { assembleDht } from '../../services/node/src/node';
@@ -96,5 +97,62 @@ describe('deterministic network: defects that must stay fixed', () => {
     const b = o.tick();
     expect(a).toBe(b);
     await ring.net.settle(a, 10_000);
+  });
+
+  it('a node confirmed dead is not taken back on hearsay once the routing state forgot its death', async () => {
+    const seed = seedFromEnv(16);
+    const ring = await ringOf(seed, 20);
+    const victim = ring.live()[0]!;
+    const neighbour = ring.live().find((n) => n.overlay.state.leafSet.has(victim.handle.id))!;
+    ring.crash(victim.handle);
+    expectClean(seed, 'leaf sets after the crash', await ring.converge(60_000));
+    expect(neighbour.overlay.membership.isRememberedDead(victim.handle.id)).toBe(true);
+    // Past the routing state's 60 s memory of the death, a stale leaf set still names it.
+    await ring.net.runFor(70_000);
+    const pings = ring.net.sent.get('ping') ?? 0;
+    expect(neighbour.overlay.membership.learnHearsay([victim.handle])).toEqual([]);
+    expect(neighbour.overlay.state.knows(victim.handle.id)).toBe(false);
+    // As an exchange names it: no admission probe either.
+    neighbour.overlay.leafSets.take({ sender: toNodeInfo(ring.live().find((n) => n !== neighbour)!.handle), leafSet: [toNodeInfo(victim.handle)] });
+    expect((ring.net.sent.get('ping') ?? 0) - pings).toBe(0);
+  });
+
+  it('a dead routing-table entry that routing never uses is found by the table check', async () => {
+    const seed = seedFromEnv(17);
+    const ring = await ringOf(seed, 40);
+    const victim = ring.live()[0]!;
+    ring.crash(victim.handle);
+    await ring.net.runFor(5_000);
+    // Nodes that hold it only in their routing table learn nothing from leaf-set maintenance.
+    const holders = ring.live().filter((n) => !n.overlay.state.leafSet.has(victim.handle.id) && n.overlay.state.table.has(victim.handle.id));
+    expect(holders.length).toBeGreaterThan(0);
+    const holder = holders[0]!;
+    const r = await ring.net.settle(holder.overlay.table.check(), 10_000);
+    expect(r).toEqual({ ok: true, value: 1 });
+    // Suspected, confirmed by three probes, forgotten; its slot repaired from the row.
+    await ring.net.runFor(10_000);
+    expect(holder.overlay.state.table.has(victim.handle.id)).toBe(false);
+    expect(holder.overlay.membership.isRememberedDead(victim.handle.id)).toBe(true);
+  });
+
+  it('a get whose replicas do not answer is UNAVAILABLE, never a false NOT_FOUND', async () => {
+    const seed = seedFromEnv(18);
+    const ring = await ringOf(seed, 20);
+    const via = ring.live()[5]!;
+    expect(await ring.put(via, 'held', 'value')).toBe(true);
+    const guid = ring.acked.get('held')!.guid;
+    const [root, ...others] = ring.trueReplicas(guid);
+    // The root lost its copy (a restarted pod with an empty store); the other two are cut off.
+    await root!.store.delete(guid);
+    ring.net.partition([others.map((n) => n.handle.address)]);
+    const get = (name: string) => ring.net.settle(root!.parts.dht.get({ guid: Buffer.alloc(0), name }, ring.net.now + 10_000), 20_000);
+    const held = await get('held');
+    expect(held.ok ? 'found' : codeOf(held.error).code).toBe(CODES.UNAVAILABLE);
+    ring.net.heal();
+    const healed = await get('held');
+    expect(healed.ok && healed.value.response.value.toString()).toBe('value');
+    // With the replicas answering, an object that was never written is NOT_FOUND.
+    const absent = await get('never-written');
+    expect(absent.ok ? 'found' : codeOf(absent.error).code).toBe(CODES.NOT_FOUND);
   });
 });

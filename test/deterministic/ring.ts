@@ -18,6 +18,8 @@ export interface RingOptions {
   antiEntropyIntervalMs: number;
   partitionProbeIntervalMs: number;
   links: Partial<LinkModel>;
+  /** Anti-entropy's store page (the node's default unless set). */
+  scanPageObjects?: number;
 }
 
 export const DEFAULTS: RingOptions = {
@@ -106,6 +108,7 @@ export class DetRing {
         maxValueBytes: 1 << 20,
         antiEntropyIntervalMs: this.options.antiEntropyIntervalMs,
         tombstoneGraceMs: 600_000,
+        scanPageObjects: this.options.scanPageObjects,
       },
       SILENT,
     );

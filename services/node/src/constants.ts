@@ -70,8 +70,10 @@ export const REPLICATION = {
   digestBuckets: 64,
   /** Metadata entries in one SyncDigest answer. */
   maxDigestEntries: 4096,
-  /** Objects one node scans per anti-entropy round. */
-  maxScanObjects: 200_000,
+  /** Objects read from the store at a time by anti-entropy, handoff and graceful leave. */
+  scanPageObjects: 10_000,
+  /** Objects a node reads to answer one SyncDigest: a page, with room for a denser range here. */
+  maxDigestScanObjects: 40_000,
   /** Objects pushed or pulled per peer per anti-entropy round. */
   maxRepairsPerPeerPerRound: 1024,
   /** Objects handed off per anti-entropy round. */

@@ -129,7 +129,10 @@ export interface DhtParts {
   dht: Dht;
 }
 
-export type DhtSettings = Pick<NodeConfig, 'replicas' | 'writeQuorum' | 'rpcTimeoutMs' | 'maxValueBytes' | 'antiEntropyIntervalMs' | 'tombstoneGraceMs'>;
+export type DhtSettings = Pick<NodeConfig, 'replicas' | 'writeQuorum' | 'rpcTimeoutMs' | 'maxValueBytes' | 'antiEntropyIntervalMs' | 'tombstoneGraceMs'> & {
+  /** Objects read from the store at a time (REPLICATION.scanPageObjects unless set; tests make it small). */
+  scanPageObjects?: number;
+};
 
 /** The DHT application and its parts on one node's overlay: the same wiring for every driver. */
 export function assembleDht(overlay: Overlay, store: Store, config: DhtSettings, log: Logger): DhtParts {
@@ -146,7 +149,7 @@ export function assembleDht(overlay: Overlay, store: Store, config: DhtSettings,
     endpoint,
     local,
     replication,
-    { replicas: config.replicas, intervalMs: config.antiEntropyIntervalMs, tombstoneGraceMs: config.tombstoneGraceMs, rpcTimeoutMs: config.rpcTimeoutMs },
+    { replicas: config.replicas, intervalMs: config.antiEntropyIntervalMs, tombstoneGraceMs: config.tombstoneGraceMs, rpcTimeoutMs: config.rpcTimeoutMs, scanPageObjects: config.scanPageObjects },
     endpoint,
     log,
   );

@@ -150,10 +150,15 @@ export class Dht implements Application {
 
   /** The local copy, or undefined when absent, corrupt, or the store is down. */
   private async localCopy(guid: Id): Promise<StoredObject | undefined> {
+    return (await this.localRead(guid)).object;
+  }
+
+  /** This node's copy, and whether its store answered at all. */
+  private async localRead(guid: Id): Promise<{ object: StoredObject | undefined; ok: boolean }> {
     try {
-      return (await this.local.read(guid)).object;
+      return { object: (await this.local.read(guid)).object, ok: true };
     } catch {
-      return undefined;
+      return { object: undefined, ok: false };
     }
   }
 
@@ -215,11 +220,14 @@ export class Dht implements Application {
   }
 
   private async coordinateGet(guid: Id, deadline: number): Promise<Delivery> {
-    const local = await this.localCopy(guid);
+    const { object: local, ok: localOk } = await this.localRead(guid);
     if (local && !local.tombstone) return { found: true, value: local.value, acknowledged: 0, version: local.version };
-    const newest = await this.replication.readFromReplicas(guid, local, deadline);
-    if (!newest || newest.tombstone) return { found: false, value: EMPTY, acknowledged: 0, version: newest?.version ?? 0 };
-    return { found: true, value: newest.value, acknowledged: 0, version: newest.version };
+    const { newest, answered, needed } = await this.replication.readFromReplicas(guid, local, deadline);
+    if (newest && !newest.tombstone) return { found: true, value: newest.value, acknowledged: 0, version: newest.version };
+    // Replicas that did not answer may hold it: that is not an absence, and never a NOT_FOUND.
+    const heard = answered + (localOk ? 1 : 0);
+    if (heard < needed) throw new UnavailableError(`only ${heard} of the ${needed} replicas needed to tell that ${guid} is absent answered; try again`);
+    return { found: false, value: EMPTY, acknowledged: 0, version: newest?.version ?? 0 };
   }
 
   private async coordinateRemove(guid: Id, deadline: number): Promise<Delivery> {

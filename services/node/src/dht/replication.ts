@@ -35,6 +35,15 @@ export class SupersededError extends UnavailableError {
   }
 }
 
+/** A read of every replica: the newest copy, and whether enough answered for an absence to be sure. */
+export interface ReplicaRead {
+  newest: StoredObject | undefined;
+  /** Other replicas that answered. */
+  answered: number;
+  /** Answers (this node's own store counting as one) that prove an object absent or removed. */
+  needed: number;
+}
+
 interface ReplicaReply {
   replacedLive: boolean;
   /** The replica kept its copy: it is strictly newer than the object sent. */
@@ -147,15 +156,17 @@ export class Replication {
   }
 
   /**
-   * The newest intact copy among the other replicas, after the local copy was found missing,
-   * corrupt or unreadable. Copies found missing or older are repaired in the background.
+   * Reads the other replicas, returns the newest copy (the local one included) and how many
+   * replicas answered, and repairs the copies found missing or older (read repair). Each
+   * replica gets at most one RPC timeout, so one dead replica cannot eat the whole deadline.
    */
-  async readFromReplicas(guid: Id, local: StoredObject | undefined, deadline: number): Promise<StoredObject | undefined> {
+  async readFromReplicas(guid: Id, local: StoredObject | undefined, deadline: number): Promise<ReplicaRead> {
     const others = this.replicaSet(guid).filter((n) => n.id !== this.endpoint.self.id);
+    const replicaDeadline = Math.min(deadline, this.endpoint.now() + this.config.rpcTimeoutMs);
     const copies = await Promise.all(
       others.map(async (n) => {
         try {
-          const [copy] = await this.fetch(n, [guid], deadline);
+          const [copy] = await this.fetch(n, [guid], replicaDeadline);
           return { node: n, copy, ok: true };
         } catch {
           return { node: n, copy: undefined, ok: false };
@@ -170,7 +181,12 @@ export class Replication {
       const repairLocal = !local || compareVersions(local, best) < 0;
       void this.repair(best, stale, repairLocal, deadline);
     }
-    return newest;
+    const answered = copies.filter((c) => c.ok).length;
+    // An acknowledged write is on writeQuorum of the k replicas: any k - writeQuorum + 1 of
+    // them include one that has it, so fewer answers cannot prove an object absent.
+    const setSize = others.length + 1;
+    const needed = setSize - Math.min(this.config.writeQuorum, setSize) + 1;
+    return { newest, answered, needed };
   }
 
   private async repair(object: StoredObject, peers: NodeHandle[], includeLocal: boolean, deadline: number): Promise<void> {

@@ -11,7 +11,7 @@ export interface StorageEvents {
   repaired(n?: number): void;
   /** `n` objects were handed off to the nodes that are now responsible for them. */
   handedOff(n?: number): void;
-  /** Objects this node is root of that have fewer than k live replicas, as last counted. */
+  /** Objects found in the last anti-entropy round missing or older on a replica, or shared with a silent one. */
   setUnderReplicated(n: number): void;
 }
 
@@ -84,7 +84,7 @@ export class StorageMetrics implements StorageEvents {
     });
     this.underReplicated = new Gauge({
       name: 'pastry_under_replicated_objects',
-      help: 'Objects this node is root of with fewer than k live replicas, as last counted.',
+      help: 'Objects found in the last anti-entropy round missing or older on a replica, or shared with a replica that did not answer.',
       registers: [registry],
       collect() {
         if (self.replication) this.set(Math.max(0, self.replication.underReplicated));
