@@ -56,3 +56,30 @@ describe('RedisStore when Redis goes away', () => {
     }
   });
 });
+
+describe('RedisStore usage', () => {
+  it('counts, once at start, a Redis written before the usage hash existed', async () => {
+    await flush();
+    const admin = new Redis(server.url);
+    try {
+      // Objects as an older version wrote them: the hash and the index, no usage counters.
+      for (let i = 0; i < 2500; i++) {
+        const guid = (i * 7919).toString(16).padStart(32, '0');
+        const tombstone = i % 100 === 0;
+        await admin.hset(`pastry:o:${guid}`, { value: tombstone ? '' : 'xyz', version: '1', writer: 'a'.repeat(32), hash: '', size: tombstone ? '0' : '3', createdAt: '0', tombstone: tombstone ? '1' : '0', contentAddressed: '0' });
+        await admin.zadd('pastry:index', 0, guid);
+      }
+      const store = new RedisStore(server.url);
+      await store.start();
+      await store.settled();
+      expect(store.usage()).toEqual({ objects: 2475, bytes: 2475 * 3 });
+      await store.put(object('f'.repeat(32), 'abcd'));
+      expect(store.usage()).toEqual({ objects: 2476, bytes: 2475 * 3 + 4 });
+      // Written back: the next start reads it instead of counting again.
+      expect(await admin.hmget('pastry:usage', 'objects', 'bytes')).toEqual(['2476', String(2475 * 3 + 4)]);
+      await store.stop();
+    } finally {
+      admin.disconnect();
+    }
+  });
+});

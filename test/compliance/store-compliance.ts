@@ -95,5 +95,26 @@ export function storeCompliance(name: string, create: () => Promise<Store>, dest
     it('is healthy once started', () => {
       expect(store.healthy()).toBe(true);
     });
+
+    it('keeps its usage (live objects, their bytes) through puts, overwrites, tombstones and deletes', async () => {
+      expect(store.usage()).toEqual({ objects: 0, bytes: 0 });
+      await store.put(object('1'.repeat(32), 'a'.repeat(100)));
+      await store.put(object('2'.repeat(32), 'b'.repeat(50)));
+      expect(store.usage()).toEqual({ objects: 2, bytes: 150 });
+      await store.put(object('1'.repeat(32), 'c'.repeat(10), { version: 2 }));
+      expect(store.usage()).toEqual({ objects: 2, bytes: 60 });
+      await store.put(object('2'.repeat(32), '', { version: 2, tombstone: true }));
+      expect(store.usage()).toEqual({ objects: 1, bytes: 10 });
+      // A tombstone written over a tombstone, and a live object over a tombstone.
+      await store.put(object('2'.repeat(32), '', { version: 3, tombstone: true }));
+      await store.put(object('3'.repeat(32), '', { tombstone: true }));
+      await store.put(object('3'.repeat(32), 'd'.repeat(7), { version: 2 }));
+      expect(store.usage()).toEqual({ objects: 2, bytes: 17 });
+      expect(await store.delete('1'.repeat(32))).toBe(true);
+      expect(await store.delete('2'.repeat(32))).toBe(true);
+      expect(await store.delete('9'.repeat(32))).toBe(false);
+      expect(store.usage()).toEqual({ objects: 1, bytes: 7 });
+      expect(await store.count()).toBe(1);
+    });
   });
 }

@@ -1,11 +1,12 @@
 import type { Id } from '../core/id';
-import type { RangeOptions, Store, StoredObject } from './store';
+import type { RangeOptions, Store, StoredObject, StoreUsage } from './store';
 
 /** The embedded default: a map plus a sorted key index for range reads. */
 export class MemoryStore implements Store {
   readonly kind = 'memory';
   private readonly objects = new Map<Id, StoredObject>();
   private readonly keys: Id[] = [];
+  private live = { objects: 0, bytes: 0 };
 
   async start(): Promise<void> {}
   async stop(): Promise<void> {}
@@ -20,12 +21,18 @@ export class MemoryStore implements Store {
   }
 
   async put(object: StoredObject): Promise<void> {
-    if (!this.objects.has(object.guid)) this.keys.splice(lowerBound(this.keys, object.guid), 0, object.guid);
+    const old = this.objects.get(object.guid);
+    if (!old) this.keys.splice(lowerBound(this.keys, object.guid), 0, object.guid);
+    this.tally(old, -1);
     this.objects.set(object.guid, copy(object));
+    this.tally(object, 1);
   }
 
   async delete(guid: Id): Promise<boolean> {
-    if (!this.objects.delete(guid)) return false;
+    const old = this.objects.get(guid);
+    if (!old) return false;
+    this.objects.delete(guid);
+    this.tally(old, -1);
     this.keys.splice(lowerBound(this.keys, guid), 1);
     return true;
   }
@@ -49,6 +56,16 @@ export class MemoryStore implements Store {
 
   async count(): Promise<number> {
     return this.objects.size;
+  }
+
+  usage(): StoreUsage {
+    return { ...this.live };
+  }
+
+  private tally(o: StoredObject | undefined, sign: 1 | -1): void {
+    if (!o || o.tombstone) return;
+    this.live.objects += sign;
+    this.live.bytes += sign * o.size;
   }
 }
 

@@ -41,6 +41,17 @@ export interface Store {
    */
   range(from: Id, to: Id, limit: number, options?: RangeOptions): Promise<StoredObject[]>;
   count(): Promise<number>;
+  /**
+   * Live objects (tombstones excluded) and the bytes of their values, kept by the store
+   * itself as it writes, so nobody mirrors its contents in memory to count them. A store
+   * that is unreachable reports what it last knew.
+   */
+  usage(): StoreUsage;
   /** False while the backing service is unreachable. */
   healthy(): boolean;
+}
+
+export interface StoreUsage {
+  objects: number;
+  bytes: number;
 }

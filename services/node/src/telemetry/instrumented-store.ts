@@ -1,30 +1,19 @@
 import { performance } from 'node:perf_hooks';
 import type { Tracer } from '@opentelemetry/api';
 import type { Id } from '../core/id';
-import type { RangeOptions, Store, StoredObject } from '../store/store';
+import type { RangeOptions, Store, StoredObject, StoreUsage } from '../store/store';
 import type { StorageMetrics, StoreContents, StoreOperation } from './storage-metrics';
 import { withChildSpan } from './tracing';
-
-const FIRST_ID = '0'.repeat(32);
-const LAST_ID = 'f'.repeat(32);
-/** Objects read per page while counting what a persistent store already holds at start. */
-const SCAN_PAGE = 1000;
 
 /**
  * A Store decorator: times every operation (pastry_store_operation_duration_seconds), makes
  * a child span of the active span (a pastry.route.hop at the root, a replication RPC), and
- * keeps count of live objects and their bytes for pastry_store_objects / pastry_store_bytes.
- * The sizes are tracked per GUID (about 100 bytes per object). What a persistent store holds
- * already is counted in the background with metadata-only range reads, when it starts and
- * whenever it comes back after being unreachable (a restarted sidecar); start never waits
- * for it and never fails because of it.
+ * reports the live objects and bytes for pastry_store_objects / pastry_store_bytes from the
+ * store's own usage counters: nothing here keeps a structure per object. While the store has
+ * never been reachable it reports nothing (0): what it holds is not known yet.
  */
 export class InstrumentedStore implements Store, StoreContents {
-  private sizes = new Map<Id, number>();
-  private liveBytes = 0;
-  private wasHealthy = false;
-  /** Writes seen while a scan runs, replayed onto its result. */
-  private duringScan: [Id, number | undefined][] | undefined;
+  private everHealthy = false;
 
   constructor(
     readonly inner: Store,
@@ -48,11 +37,9 @@ export class InstrumentedStore implements Store, StoreContents {
     return this.inner.stop();
   }
 
-  /** A store that comes back (a restarted sidecar) may hold other objects: count again. */
   healthy(): boolean {
     const healthy = this.inner.healthy();
-    if (healthy && !this.wasHealthy && !this.duringScan) void this.scan();
-    this.wasHealthy = healthy;
+    if (healthy) this.everHealthy = true;
     return healthy;
   }
 
@@ -60,15 +47,12 @@ export class InstrumentedStore implements Store, StoreContents {
     return this.timed('get', () => this.inner.get(guid));
   }
 
-  async put(object: StoredObject): Promise<void> {
-    await this.timed('put', () => this.inner.put(object));
-    this.track(object.guid, object.tombstone ? undefined : object.size);
+  put(object: StoredObject): Promise<void> {
+    return this.timed('put', () => this.inner.put(object));
   }
 
-  async delete(guid: Id): Promise<boolean> {
-    const deleted = await this.timed('delete', () => this.inner.delete(guid));
-    this.track(guid, undefined);
-    return deleted;
+  delete(guid: Id): Promise<boolean> {
+    return this.timed('delete', () => this.inner.delete(guid));
   }
 
   range(from: Id, to: Id, limit: number, options?: RangeOptions): Promise<StoredObject[]> {
@@ -79,56 +63,21 @@ export class InstrumentedStore implements Store, StoreContents {
     return this.timed('count', () => this.inner.count());
   }
 
+  usage(): StoreUsage {
+    return this.healthy() || this.everHealthy ? this.inner.usage() : { objects: 0, bytes: 0 };
+  }
+
   objects(): number {
-    return this.sizes.size;
+    return this.usage().objects;
   }
 
   bytes(): number {
-    return this.liveBytes;
+    return this.usage().bytes;
   }
 
-  /** Resolves once a scan that is running has finished (tests, tools). */
+  /** Resolves once the store's own usage read, if one is running, has finished (tests, tools). */
   async settled(): Promise<void> {
-    while (this.duringScan) await new Promise((r) => setTimeout(r, 10));
-  }
-
-  private track(guid: Id, size: number | undefined): void {
-    this.duringScan?.push([guid, size]);
-    this.apply(this.sizes, guid, size);
-  }
-
-  private apply(sizes: Map<Id, number>, guid: Id, size: number | undefined): void {
-    if (sizes === this.sizes) this.liveBytes -= sizes.get(guid) ?? 0;
-    if (size === undefined) {
-      sizes.delete(guid);
-    } else {
-      sizes.set(guid, size);
-      if (sizes === this.sizes) this.liveBytes += size;
-    }
-  }
-
-  /** Counts what the store holds already; writes meanwhile are replayed onto the result. */
-  private async scan(): Promise<void> {
-    this.duringScan = [];
-    const scanned = new Map<Id, number>();
-    try {
-      let from = FIRST_ID;
-      for (;;) {
-        const page = await this.inner.range(from, LAST_ID, SCAN_PAGE, { values: false });
-        for (const o of page) if (!o.tombstone) scanned.set(o.guid, o.size);
-        const last = page[page.length - 1]?.guid;
-        if (page.length < SCAN_PAGE || last === undefined || last === LAST_ID) break;
-        from = (BigInt('0x' + last) + 1n).toString(16).padStart(32, '0');
-      }
-      for (const [guid, size] of this.duringScan) this.apply(scanned, guid, size);
-      this.sizes = scanned;
-      this.liveBytes = [...scanned.values()].reduce((a, b) => a + b, 0);
-    } catch {
-      // Unreachable again: the next recovery scans again.
-      this.wasHealthy = false;
-    } finally {
-      this.duringScan = undefined;
-    }
+    await (this.inner as Partial<{ settled(): Promise<void> }>).settled?.();
   }
 
   private async timed<T>(operation: StoreOperation, fn: () => Promise<T>): Promise<T> {
