@@ -91,6 +91,24 @@ describe('the pastry CLI on a local ring', () => {
     for (const m of members) expect(m.leafSet).toHaveLength(4);
   });
 
+  it('balance --json counts live objects and bytes on every member, with max/mean', async () => {
+    const r = await pastry('balance', '--json');
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.members).toHaveLength(5);
+    const objects = report.members.map((m: { objects: number }) => m.objects);
+    const bytes = report.members.map((m: { bytes: number }) => m.bytes);
+    expect(report.objects.total).toBe(objects.reduce((a: number, b: number) => a + b, 0));
+    expect(report.bytes.total).toBe(bytes.reduce((a: number, b: number) => a + b, 0));
+    // At least the 3,000-byte file above, on each of its 3 replicas.
+    expect(report.objects.total).toBeGreaterThanOrEqual(3);
+    expect(report.bytes.total).toBeGreaterThanOrEqual(3 * 3000);
+    expect(report.objects.max).toBe(Math.max(...objects));
+    expect(report.objects.maxOverMean).toBeCloseTo(Math.max(...objects) / (report.objects.total / 5), 2);
+    const text = await pastry('balance');
+    expect(text.stdout).toMatch(/objects: \d+ on 5 members, mean [\d.]+, max \d+ \(pastry-\d\), max\/mean [\d.]+/);
+  });
+
   it('errors are clear and exit non-zero', async () => {
     const usage = await pastry('get');
     expect(usage.code).toBe(2);

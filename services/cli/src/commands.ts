@@ -88,6 +88,56 @@ export async function ringCommand(target: string, json: boolean, io: Io): Promis
   io.out(table(['name', 'id', 'address', 'ready', 'leaf set'], members.map((m) => [m.name, m.id, m.address, m.ready, m.leafSet.map(shortId).join(' ')])));
 }
 
+/** How evenly the ring spreads what it stores: per member, and max/mean over the members. */
+export interface BalanceReport {
+  members: { name: string; id: string; address: string; objects: number; bytes: number }[];
+  objects: Spread;
+  bytes: Spread;
+}
+
+export interface Spread {
+  total: number;
+  mean: number;
+  max: number;
+  /** The member holding the most; null on an empty ring. */
+  maxMember: string | null;
+  /** max / mean: 1 is perfect balance; null when nothing is stored. */
+  maxOverMean: number | null;
+}
+
+export function balanceOf(members: readonly { name: string; id: string; address: string; objects: number; bytes: number }[]): BalanceReport {
+  const spread = (of: (m: (typeof members)[number]) => number): Spread => {
+    const total = members.reduce((a, m) => a + of(m), 0);
+    const mean = members.length === 0 ? 0 : total / members.length;
+    const top = members.reduce<(typeof members)[number] | undefined>((best, m) => (!best || of(m) > of(best) ? m : best), undefined);
+    const max = top ? of(top) : 0;
+    return { total, mean: round3(mean), max, maxMember: top ? top.name || top.id : null, maxOverMean: mean > 0 ? round3(max / mean) : null };
+  };
+  return {
+    members: members.map(({ name, id, address, objects, bytes }) => ({ name, id, address, objects, bytes })),
+    objects: spread((m) => m.objects),
+    bytes: spread((m) => m.bytes),
+  };
+}
+
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+
+/** `pastry balance`: live objects and bytes on every member the target can reach. */
+export async function balanceCommand(target: string, json: boolean, io: Io): Promise<void> {
+  const report = balanceOf(await walkRing(target));
+  if (json) {
+    io.out(JSON.stringify(report));
+    return;
+  }
+  const share = (n: number, total: number): string => (total === 0 ? '-' : `${((100 * n) / total).toFixed(1)}%`);
+  io.out(table(['name', 'address', 'objects', 'share', 'bytes', 'share'], report.members.map((m) => [m.name, m.address, m.objects, share(m.objects, report.objects.total), m.bytes, share(m.bytes, report.bytes.total)])));
+  for (const [what, s] of [['objects', report.objects], ['bytes', report.bytes]] as const) {
+    io.out(`${what}: ${s.total} on ${report.members.length} members, mean ${s.mean}, max ${s.max}${s.maxMember ? ` (${s.maxMember})` : ''}, max/mean ${s.maxOverMean ?? '-'}`);
+  }
+}
+
 export async function objectsCommand(target: string, json: boolean, io: Io): Promise<void> {
   {
     const res = await listObjects(target, true);

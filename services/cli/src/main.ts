@@ -4,7 +4,7 @@ import { DEFAULT_CLUSTER, readState } from './cluster';
 import { DEFAULT_NETNS_SUBNET } from './netns/network';
 import { ClientError, PastryClient } from './client';
 import { clusterCommand } from './cluster-command';
-import { UsageError, getCommand, objectsCommand, putCommand, removeCommand, ringCommand, routeCommand, statusCommand, type Io } from './commands';
+import { UsageError, balanceCommand, getCommand, objectsCommand, putCommand, removeCommand, ringCommand, routeCommand, statusCommand, type Io } from './commands';
 import { demoCommand } from './demo';
 import { chaosCommand } from './chaos/chaos-command';
 import { runSimCommand } from '../../sim/src/cli';
@@ -22,6 +22,7 @@ Usage:
   pastry route <key> --trace        the hop path with per-hop latency and the trace id
   pastry status                     the target node's state
   pastry ring                       every member the target can reach, with leaf sets
+  pastry balance                    live objects and bytes per member, and max/mean over the ring
   pastry objects                    the objects stored on the target node (replicas, tombstones)
   pastry cluster up|status|down     a local ring of node processes (pods pastry-0..N-1)
   pastry cluster stop|kill|start <pod> [--with-sidecar]
@@ -136,6 +137,10 @@ export async function run(argv: string[], io: Io): Promise<number> {
   }
   if (command === 'objects') {
     await objectsCommand(target, json, io);
+    return 0;
+  }
+  if (command === 'balance') {
+    await balanceCommand(target, json, io);
     return 0;
   }
   const client = new PastryClient(target, (timeoutS ?? 10) * 1000);

@@ -6,6 +6,9 @@ import { PastryClient, nodeView, type NodeView } from './client';
 export interface RingMember extends NodeView {
   leafSet: string[];
   ready: boolean;
+  /** Live objects and their bytes in the member's store. */
+  objects: number;
+  bytes: number;
 }
 
 /** Walks the ring from one node through every node it and its peers know of. */
@@ -20,7 +23,7 @@ export async function walkRing(target: string, maxNodes = 4096, timeoutMs = 3000
       if (!s || !s.self) continue;
       const self = nodeView(s.self);
       const leafSet = [...s.leafSetLeft, ...s.leafSetRight].map((n) => idFromBytes(n.id));
-      members.set(self.id, { ...self, leafSet: [...new Set(leafSet)].sort(), ready: s.ready });
+      members.set(self.id, { ...self, leafSet: [...new Set(leafSet)].sort(), ready: s.ready, objects: Number(s.liveObjects), bytes: Number(s.liveBytes) });
       const known = [...s.leafSetLeft, ...s.leafSetRight, ...s.neighborhoodSet, ...(s.routingTable?.slots ?? []).map((e) => e.node!)];
       for (const n of known) {
         if (n && !seen.has(n.address)) {

@@ -2,7 +2,7 @@ import { credentials, Metadata, Server, ServerCredentials, status, type ServiceE
 import { DhtClient, DhtService, type StatusResponse } from '../../../services/node/src/gen/pastry/v1/dht';
 import { unaryCall, type CallObserver } from '../../../services/node/src/rpc/unary-call';
 
-const answer: StatusResponse = { self: undefined, ready: true, leafSetLeft: [], leafSetRight: [], routingTable: undefined, neighborhoodSet: [], estimatedRingSize: 7, objectsStored: 0 };
+const answer: StatusResponse = { self: undefined, ready: true, leafSetLeft: [], leafSetRight: [], routingTable: undefined, neighborhoodSet: [], estimatedRingSize: 7, objectsStored: 0, liveObjects: 0, liveBytes: 0 };
 
 describe('unaryCall', () => {
   let server: Server;

@@ -52,6 +52,8 @@ export function dhtService(deps: { dht: Dht; overlay: Overlay; store: Store; log
         neighborhoodSet: s.neighborhood.nodes().map(toNodeInfo),
         estimatedRingSize: s.estimateRingSize(),
         objectsStored: await deps.store.count(),
+        liveObjects: deps.store.usage().objects,
+        liveBytes: deps.store.usage().bytes,
       };
     }),
   };
