@@ -13,9 +13,9 @@ export interface TestRing {
 }
 
 /** A local ring of real node processes on its own loopback subnet, in a temporary run dir. */
-export async function startRing(nodes: number, subnet: string, env: NodeJS.ProcessEnv = {}, timeoutMs = 60_000): Promise<TestRing> {
+export async function startRing(nodes: number, subnet: string, env: NodeJS.ProcessEnv = {}, timeoutMs = 60_000, extra: Partial<ClusterOptions> = {}): Promise<TestRing> {
   const runDir = mkdtempSync(path.join(os.tmpdir(), 'pastry-test-'));
-  const options: ClusterOptions = { ...DEFAULT_CLUSTER, runDir, subnet, port: 7000, storage: env.PASTRY_STORE ?? 'memory' };
+  const options: ClusterOptions = { ...DEFAULT_CLUSTER, runDir, subnet, port: 7000, storage: env.PASTRY_STORE ?? 'memory', ...extra };
   const nodeEnv = { ...process.env, PASTRY_MAINTENANCE_INTERVAL_MS: '500', PASTRY_RPC_TIMEOUT_MS: '1500', PASTRY_LOG_LEVEL: process.env.PASTRY_TEST_LOG_LEVEL ?? 'warn', ...env };
   const ring: TestRing = {
     options,

@@ -1,3 +1,4 @@
+import type { IdScheme } from '../../node/src/node-id';
 import { DEFAULT_CLUSTER, clusterDown, clusterUp, isRunning, readState, restartSidecar, signalPod, signalSidecar, startPod, waitForExit, type ClusterOptions } from './cluster';
 import { PastryClient } from './client';
 import { table } from './format';
@@ -60,10 +61,10 @@ function printPods(pods: PodStatus[], json: boolean, io: Io): void {
 export async function clusterCommand(
   sub: string | undefined,
   rest: string[],
-  opts: { nodes: number; json: boolean; runDir: string; timeoutMs: number; storage: string; subnet: string; withSidecar: boolean; netns?: boolean; from?: string },
+  opts: { nodes: number; json: boolean; runDir: string; timeoutMs: number; storage: string; subnet: string; withSidecar: boolean; netns?: boolean; from?: string; idScheme?: string },
   io: Io,
 ): Promise<number> {
-  const options: ClusterOptions = { ...DEFAULT_CLUSTER, runDir: opts.runDir, storage: opts.storage, subnet: opts.subnet, netns: opts.netns ?? false };
+  const options: ClusterOptions = { ...DEFAULT_CLUSTER, runDir: opts.runDir, storage: opts.storage, subnet: opts.subnet, netns: opts.netns ?? false, ...(opts.idScheme ? { idScheme: opts.idScheme as IdScheme } : {}) };
   switch (sub) {
     case 'partition':
     case 'heal':
@@ -120,7 +121,7 @@ export async function clusterCommand(
     }
     default:
       throw new UsageError(
-        'usage: pastry cluster up|status|down|stop <pod>|kill <pod>|start <pod>|kill-sidecar <pod>|start-sidecar <pod>|partition <pods> [--from <pods>]|heal|delay <pods> <ms> [--nodes N] [--netns] [--storage memory|redis] [--run-dir DIR] [--json]',
+        'usage: pastry cluster up|status|down|stop <pod>|kill <pod>|start <pod>|kill-sidecar <pod>|start-sidecar <pod>|partition <pods> [--from <pods>]|heal|delay <pods> <ms> [--nodes N] [--netns] [--storage memory|redis] [--id-scheme name|spread] [--run-dir DIR] [--json]',
       );
   }
 }

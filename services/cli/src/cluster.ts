@@ -1,8 +1,8 @@
+import { ID_SCHEMES, nodeIdFor, type IdScheme } from '../../node/src/node-id';
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { guidForName } from '../../node/src/dht/guid';
 import { PastryClient } from './client';
 import { leafSetErrors, walkRing } from './ring';
 import { which } from './netns/exec';
@@ -34,6 +34,8 @@ export interface ClusterState {
   network?: NetnsNetwork;
   leafSetSize: number;
   storage: string;
+  /** How pod ids follow from pod names (PASTRY_ID_SCHEME); absent in rings made before it: name. */
+  idScheme?: IdScheme;
   /** Layout the ring was created with; scaling up reuses it. */
   subnet: string;
   port: number;
@@ -49,6 +51,8 @@ export interface ClusterOptions {
   subnet: string;
   /** Each pod in its own network namespace on a bridge (needs root). */
   netns?: boolean;
+  /** Pod ids: SHA-256 of the name (default), or ordinals spread evenly over the ring. */
+  idScheme?: IdScheme;
 }
 
 export const DEFAULT_CLUSTER: ClusterOptions = { runDir: '.pastry', port: 7000, metricsPort: 9464, storage: 'memory', subnet: '127.0.10' };
@@ -164,12 +168,13 @@ export function startPod(state: ClusterState, ordinal: number, given: ClusterOpt
       PASTRY_SEEDS: seedsFor(state.mode, options),
       PASTRY_FOUNDER_NAME: 'pastry-0',
       PASTRY_STORE: state.storage,
+      PASTRY_ID_SCHEME: state.idScheme ?? 'name',
       ...(redis ? { PASTRY_REDIS_URL: `redis://${redis.address}` } : {}),
     },
   });
   closeSync(log);
   child.unref();
-  const pod: Pod = { ...layout, id: guidForName(layout.name), pid: child.pid ?? -1, ...(redis ? { redis } : {}), ...(previous?.delay ? { delay: previous.delay } : {}) };
+  const pod: Pod = { ...layout, id: nodeIdFor(layout.name, state.idScheme ?? 'name'), pid: child.pid ?? -1, ...(redis ? { redis } : {}), ...(previous?.delay ? { delay: previous.delay } : {}) };
   state.pods = state.pods.filter((p) => p.name !== pod.name).concat(pod).sort((a, b) => a.ordinal - b.ordinal);
   writeState(options.runDir, state);
   return pod;
@@ -185,6 +190,9 @@ export async function clusterUp(nodes: number, options: ClusterOptions, timeoutM
   if (options.storage !== 'memory' && options.storage !== 'redis') throw new Error(`--storage must be memory or redis, got ${options.storage}`);
   const existing = readState(options.runDir);
   if (existing && existing.storage !== options.storage) throw new Error(`the ring in ${options.runDir} runs --storage ${existing.storage}; run \`pastry cluster down\` first`);
+  const idScheme = options.idScheme ?? existing?.idScheme ?? 'name';
+  if (!(ID_SCHEMES as readonly string[]).includes(idScheme)) throw new Error(`--id-scheme must be name or spread, got ${idScheme}`);
+  if (existing && (existing.idScheme ?? 'name') !== idScheme) throw new Error(`the ring in ${options.runDir} runs --id-scheme ${existing.idScheme ?? 'name'}; run \`pastry cluster down\` first`);
   if (existing && options.netns && existing.mode !== 'netns') throw new Error(`the ring in ${options.runDir} is not a --netns ring; run \`pastry cluster down\` first`);
   const netns = options.netns || existing?.mode === 'netns';
   if (netns) {
@@ -199,6 +207,7 @@ export async function clusterUp(nodes: number, options: ClusterOptions, timeoutM
     ...(netns ? { network: networkFor(options.runDir, options.subnet) } : {}),
     leafSetSize: Number(env.PASTRY_LEAF_SET_SIZE ?? 16),
     storage: options.storage,
+    idScheme,
     subnet: options.subnet,
     port: options.port,
     metricsPort: options.metricsPort,

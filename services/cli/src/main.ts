@@ -46,6 +46,7 @@ Options:
   --json               machine-readable output
   --nodes N            pods for cluster up / demo (default 8)
   --storage memory     store of local pods: memory, or redis (a redis-server sidecar per pod)
+  --id-scheme name     cluster up: pod ids from SHA-256 of the name, or spread (ordinals evenly over the ring)
   --run-dir DIR        local ring state and logs (default .pastry)
   --subnet 127.0.10    loopback addresses of local pods: <subnet>.1, <subnet>.2, ...
                        (with --netns a private /24, default 10.213.0; the host is <subnet>.254)
@@ -70,6 +71,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
       file: { type: 'string' },
       nodes: { type: 'string', default: '8' },
       storage: { type: 'string', default: 'memory' },
+      'id-scheme': { type: 'string' },
       'run-dir': { type: 'string', default: process.env.PASTRY_RUN_DIR ?? '.pastry' },
       subnet: { type: 'string' },
       netns: { type: 'boolean', default: false },
@@ -103,7 +105,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
   const json = values.json;
   if (command === 'cluster') {
     const subnet = values.subnet ?? (values.netns ? DEFAULT_NETNS_SUBNET : DEFAULT_CLUSTER.subnet);
-    const cluster = { nodes, json, runDir, timeoutMs: (timeoutS ?? 90) * 1000, storage: values.storage, subnet, withSidecar: values['with-sidecar'], netns: values.netns, from: values.from };
+    const cluster = { nodes, json, runDir, timeoutMs: (timeoutS ?? 90) * 1000, storage: values.storage, subnet, withSidecar: values['with-sidecar'], netns: values.netns, from: values.from, idScheme: values['id-scheme'] };
     return clusterCommand(rest[0], rest.slice(1), cluster, io);
   }
   if (command === 'monitor') {

@@ -1,3 +1,4 @@
+import { ID_SCHEMES, type IdScheme } from './node-id';
 import { isLogLevel, type LogLevel } from './logger';
 
 /**
@@ -24,6 +25,8 @@ export interface NodeConfig {
   tombstoneGraceMs: number;
   maintenanceIntervalMs: number;
   partitionProbeIntervalMs: number;
+  /** How the node id follows from the node name: name (SHA-256) or spread (StatefulSet ordinals). */
+  idScheme: IdScheme;
   rpcTimeoutMs: number;
   shutdownGraceMs: number;
   logLevel: LogLevel;
@@ -54,6 +57,7 @@ export const SETTINGS = {
   antiEntropyIntervalMs: { env: 'PASTRY_ANTIENTROPY_INTERVAL_MS', default: '5000', help: 'period of replica repair, handoff and tombstone collection' },
   tombstoneGraceMs: { env: 'PASTRY_TOMBSTONE_GRACE_MS', default: '600000', help: 'how long a removed object\'s tombstone is kept' },
   maintenanceIntervalMs: { env: 'PASTRY_MAINTENANCE_INTERVAL_MS', default: '1000', help: 'period of leaf-set exchange and probing' },
+  idScheme: { env: 'PASTRY_ID_SCHEME', default: 'name', help: 'node id from the name: name (SHA-256 of it) or spread (StatefulSet ordinals spread evenly over the ring)' },
   partitionProbeIntervalMs: { env: 'PASTRY_PARTITION_PROBE_INTERVAL_MS', default: '2000', help: 'period of partition-heal probes of recently dead nodes and unknown seeds (0 turns them off)' },
   rpcTimeoutMs: { env: 'PASTRY_RPC_TIMEOUT_MS', default: '2000', help: 'deadline of each peer call' },
   shutdownGraceMs: { env: 'PASTRY_SHUTDOWN_GRACE_MS', default: '20000', help: 'budget for graceful leave on SIGTERM' },
@@ -81,6 +85,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): NodeCon
   const founderName = raw('founderName');
   const store = raw('store');
   if (store !== 'memory' && store !== 'redis') throw new ConfigError(`PASTRY_STORE must be memory or redis, got ${JSON.stringify(store)}`);
+  const idScheme = raw('idScheme');
+  if (!(ID_SCHEMES as readonly string[]).includes(idScheme)) throw new ConfigError(`PASTRY_ID_SCHEME must be name or spread, got ${JSON.stringify(idScheme)}`);
+  if (idScheme === 'spread' && !/-\d+$/.test(nodeName)) throw new ConfigError(`PASTRY_ID_SCHEME=spread needs PASTRY_NODE_NAME of the form <set>-<ordinal> (a StatefulSet pod's name), got ${JSON.stringify(nodeName)}`);
   const logLevel = raw('logLevel');
   if (!isLogLevel(logLevel)) throw new ConfigError(`PASTRY_LOG_LEVEL must be debug, info, warn or error, got ${JSON.stringify(logLevel)}`);
   const leafSetSize = integer('leafSetSize', raw('leafSetSize'), 2, 256);
@@ -114,6 +121,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): NodeCon
     antiEntropyIntervalMs: integer('antiEntropyIntervalMs', raw('antiEntropyIntervalMs'), 50, 3_600_000),
     tombstoneGraceMs: integer('tombstoneGraceMs', raw('tombstoneGraceMs'), 0, 365 * 86_400_000),
     maintenanceIntervalMs: integer('maintenanceIntervalMs', raw('maintenanceIntervalMs'), 50, 3_600_000),
+    idScheme: idScheme as IdScheme,
     partitionProbeIntervalMs: integer('partitionProbeIntervalMs', raw('partitionProbeIntervalMs'), 0, 3_600_000),
     rpcTimeoutMs: integer('rpcTimeoutMs', raw('rpcTimeoutMs'), 50, 600_000),
     shutdownGraceMs: integer('shutdownGraceMs', raw('shutdownGraceMs'), 0, 3_600_000),

@@ -4,7 +4,6 @@ import type { NodeHandle } from './core/node-handle';
 import type { NodeConfig } from './config';
 import { AntiEntropy } from './dht/anti-entropy';
 import { Dht } from './dht/dht';
-import { guidForName } from './dht/guid';
 import { ReplicaStore } from './dht/replica-store';
 import { Replication } from './dht/replication';
 import { createLogger, type Logger } from './logger';
@@ -19,10 +18,11 @@ import { MemoryStore } from './store/memory-store';
 import { RedisStore } from './store/redis-store';
 import type { Store } from './store/store';
 import { Telemetry } from './telemetry/telemetry';
+import { nodeIdFor, type IdScheme } from './node-id';
 
-/** Node id: SHA-256 of the stable name (a restarted pod keeps its id), else random. */
-export function nodeIdFor(name: string): string {
-  return name ? guidForName(name) : idFromBytes(randomBytes(16));
+/** Node id: from the stable name by the id scheme (a restarted pod keeps its id), else random. */
+export function nodeId(name: string, scheme: IdScheme): string {
+  return name ? nodeIdFor(name, scheme) : idFromBytes(randomBytes(16));
 }
 
 /** How often readiness follows the store's health. */
@@ -50,7 +50,7 @@ export class PastryNode {
     store?: Store,
   ) {
     const clock = { now: () => Date.now() };
-    this.self = { id: nodeIdFor(config.nodeName), address: config.advertiseAddress, name: config.nodeName };
+    this.self = { id: nodeId(config.nodeName, config.idScheme), address: config.advertiseAddress, name: config.nodeName };
     this.log = createLogger({ node: this.self.id, name: config.nodeName }, config.logLevel);
     this.telemetry = new Telemetry(this.self, { host: config.host, metricsPort: config.metricsPort }, this.log);
     this.peers = new PeerPool(this.telemetry.rpc);

@@ -4,6 +4,7 @@ import { PAPER_DISTANCE, runDistance } from './experiments/distance';
 import { PAPER_FAILURES, runFailures } from './experiments/failures';
 import { PAPER_HOPS, runHops } from './experiments/hops';
 import { PAPER_REPLICAS, runReplicas } from './experiments/replicas';
+import { runBalance } from './experiments/balance';
 import { runScale } from './experiments/scale';
 import { percent, table } from './format';
 import { createScenario, DEFAULT_SCENARIO, type BuildKind, type NetworkKind, type ScenarioOptions } from './scenario';
@@ -60,6 +61,13 @@ const replicasFlags = {
   replicas: { type: 'int', default: PAPER_REPLICAS.replicas, min: 1, max: 16, help: 'replicas per key (k)' },
 } satisfies FlagSpecs;
 const scaleFlags = commonFlags(100_000, 1_000_000, 'oracle');
+const balanceFlags = {
+  nodes: { type: 'int', default: 64, min: 1, max: 100_000, help: 'pods of the StatefulSet (pastry-0..N-1)' },
+  objects: { type: 'int', default: 100_000, min: 1, max: 100_000_000, help: 'random keys stored' },
+  replicas: { type: 'int', default: 3, min: 1, max: 16, help: 'replicas per key (k)' },
+  seed: { type: 'int', default: 1, min: 0, max: 2 ** 32 - 1, help: 'random seed of the keys' },
+  json: { type: 'bool', help: 'print one JSON object instead of a table' },
+} satisfies FlagSpecs;
 
 /** Rough heap per simulated node (measured: ~7.5 KB at 100,000 nodes), with headroom. */
 const BYTES_PER_NODE = 10_000;
@@ -141,6 +149,22 @@ export const COMMANDS: Record<string, Command> = {
         ['  with the heuristic', percent(r.nearestFirstHeuristic), percent(PAPER_REPLICAS.nearestFirstHeuristic)],
         ['one of the 2 nearest first', percent(r.twoNearestFirst), '-'],
         ['  with the heuristic', percent(r.twoNearestFirstHeuristic), '-'],
+      ]).forEach((l) => out(l));
+    },
+  },
+  balance: {
+    summary: 'objects per pod, max/mean, with pod ids from the name or spread by ordinal (PASTRY_ID_SCHEME)',
+    flags: balanceFlags,
+    run(raw, out) {
+      const f = raw as FlagValues<typeof balanceFlags>;
+      const r = runBalance(f.nodes, f.objects, f.replicas, f.seed);
+      if (f.json) return out(JSON.stringify(r));
+      out(`balance: ${r.nodes} pods, ${r.objects} objects, k=${r.replicas}; the node's own id code`);
+      const [name, spread] = r.schemes;
+      table(['objects per pod', 'name ids (SHA-256)', 'spread ids'], [
+        ['max / mean', name!.maxOverMean, spread!.maxOverMean],
+        ['min / mean', name!.minOverMean, spread!.minOverMean],
+        ['stddev / mean', name!.cv, spread!.cv],
       ]).forEach((l) => out(l));
     },
   },

@@ -43,6 +43,8 @@ describe('node configuration', () => {
     [{ PASTRY_SEEDS: 'nohost' }, /PASTRY_SEEDS needs host:port/],
     [{ PASTRY_FOUNDER: 'maybe' }, /true or false/],
     [{ PASTRY_LOG_LEVEL: 'loud' }, /PASTRY_LOG_LEVEL/],
+    [{ PASTRY_ID_SCHEME: 'random' }, /PASTRY_ID_SCHEME must be name or spread/],
+    [{ PASTRY_ID_SCHEME: 'spread', PASTRY_NODE_NAME: 'node' }, /<set>-<ordinal>/],
   ])('rejects %j', (env, message) => {
     expect(() => loadConfig(env as NodeJS.ProcessEnv)).toThrow(ConfigError);
     expect(() => loadConfig(env as NodeJS.ProcessEnv)).toThrow(message);
