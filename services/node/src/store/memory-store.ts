@@ -1,11 +1,12 @@
 import type { Id } from '../core/id';
+import { SortedIds } from './sorted-ids';
 import type { RangeOptions, Store, StoredObject, StoreUsage } from './store';
 
-/** The embedded default: a map plus a sorted key index for range reads. */
+/** The embedded default: a map plus a sorted index of the GUIDs for range reads. */
 export class MemoryStore implements Store {
   readonly kind = 'memory';
   private readonly objects = new Map<Id, StoredObject>();
-  private readonly keys: Id[] = [];
+  private readonly keys = new SortedIds();
   private live = { objects: 0, bytes: 0 };
 
   async start(): Promise<void> {}
@@ -22,7 +23,7 @@ export class MemoryStore implements Store {
 
   async put(object: StoredObject): Promise<void> {
     const old = this.objects.get(object.guid);
-    if (!old) this.keys.splice(lowerBound(this.keys, object.guid), 0, object.guid);
+    if (!old) this.keys.insert(object.guid);
     this.tally(old, -1);
     this.objects.set(object.guid, copy(object));
     this.tally(object, 1);
@@ -33,23 +34,26 @@ export class MemoryStore implements Store {
     if (!old) return false;
     this.objects.delete(guid);
     this.tally(old, -1);
-    this.keys.splice(lowerBound(this.keys, guid), 1);
+    this.keys.delete(guid);
     return true;
   }
 
   async range(from: Id, to: Id, limit: number, options: RangeOptions = {}): Promise<StoredObject[]> {
     const out: StoredObject[] = [];
-    const collect = (start: number, end: Id): void => {
-      for (let i = start; i < this.keys.length && this.keys[i]! <= end && out.length < limit; i++) {
-        const o = this.objects.get(this.keys[i]!)!;
+    const collect = (start: Id, end: Id): void => {
+      if (out.length >= limit) return;
+      this.keys.walk(start, (id) => {
+        if (id > end) return false;
+        const o = this.objects.get(id)!;
         out.push(options.values === false ? { ...o, value: Buffer.alloc(0) } : copy(o));
-      }
+        return out.length < limit;
+      });
     };
     if (from <= to) {
-      collect(lowerBound(this.keys, from), to);
+      collect(from, to);
     } else {
-      collect(lowerBound(this.keys, from), 'f'.repeat(32));
-      collect(0, to);
+      collect(from, 'f'.repeat(32));
+      collect('0'.repeat(32), to);
     }
     return out;
   }
@@ -67,17 +71,6 @@ export class MemoryStore implements Store {
     this.live.objects += sign;
     this.live.bytes += sign * o.size;
   }
-}
-
-function lowerBound(keys: Id[], key: Id): number {
-  let lo = 0;
-  let hi = keys.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (keys[mid]! < key) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 function copy(o: StoredObject): StoredObject {
