@@ -2,7 +2,9 @@ import Redis from 'ioredis';
 import { RedisStore } from '../../services/node/src/store/redis-store';
 import { UnavailableError } from '../../services/node/src/errors';
 import { startRedis, type RedisServer } from '../helpers/redis';
-import { object, storeCompliance } from './store-compliance';
+import { MemoryStore } from '../../services/node/src/store/memory-store';
+import { LeafTable } from '../../services/node/src/store/tree';
+import { hexLeaves, object, storeCompliance } from './store-compliance';
 
 jest.setTimeout(30_000);
 
@@ -77,6 +79,61 @@ describe('RedisStore usage', () => {
       expect(store.usage()).toEqual({ objects: 2476, bytes: 2475 * 3 + 4 });
       // Written back: the next start reads it instead of counting again.
       expect(await admin.hmget('pastry:usage', 'objects', 'bytes')).toEqual(['2476', String(2475 * 3 + 4)]);
+      await store.stop();
+    } finally {
+      admin.disconnect();
+    }
+  });
+});
+
+describe('RedisStore hash tree', () => {
+  it('agrees with the memory store leaf for leaf: peers on either store compare equal', async () => {
+    const store = await connected();
+    const memory = new MemoryStore();
+    try {
+      for (let i = 0; i < 500; i++) {
+        const o = object((i * 104729).toString(16).padStart(32, '0'), `v${i}`, { version: 1 + (i % 7), tombstone: i % 9 === 0, writer: (i % 3).toString().repeat(32) });
+        await store.put(o);
+        await memory.put(o);
+      }
+      expect(hexLeaves(await store.leaves())).toEqual(hexLeaves(await memory.leaves()));
+    } finally {
+      await store.stop();
+    }
+  });
+
+  it('builds the tree of a store written without one, while writes go on', async () => {
+    await flush();
+    const admin = new Redis(server.url);
+    try {
+      const objects = new Map<string, ReturnType<typeof object>>();
+      for (let i = 0; i < 3000; i++) {
+        const o = object((i * 7919 + 1).toString(16).padStart(32, '0'), 'xyz', { tombstone: i % 50 === 0, createdAt: i });
+        objects.set(o.guid, o);
+        await admin.hset(`pastry:o:${o.guid}`, { value: o.value, version: String(o.version), writer: o.writer, hash: o.hash, size: String(o.size), createdAt: String(o.createdAt), tombstone: o.tombstone ? '1' : '0', contentAddressed: '0' });
+        await admin.zadd('pastry:index', 0, o.guid);
+      }
+      const store = new RedisStore(server.url);
+      const starting = store.start();
+      for (let i = 0; i < 200 && !store.healthy(); i++) await new Promise((r) => setTimeout(r, 5));
+      // Writes at both ends of the GUID order while the pages are being built.
+      const writes: Promise<unknown>[] = [];
+      for (let i = 0; i < 100; i++) {
+        const low = object((i * 31).toString(16).padStart(32, '0'), 'new', { version: 2 });
+        const high = object('f' + i.toString(16).padStart(31, '0'), 'new');
+        objects.set(low.guid, low);
+        objects.set(high.guid, high);
+        writes.push(store.put(low), store.put(high));
+        const gone = (i * 7919 * 3 + 1).toString(16).padStart(32, '0');
+        if (objects.delete(gone)) writes.push(store.delete(gone));
+      }
+      await Promise.all(writes);
+      await starting;
+      await store.settled();
+      const expected = new LeafTable();
+      for (const o of objects.values()) expected.apply(o, 1);
+      expect(hexLeaves(await store.leaves())).toEqual(hexLeaves(expected.snapshot()));
+      expect((await store.tombstones(Number.MAX_SAFE_INTEGER, 10_000)).length).toBe([...objects.values()].filter((o) => o.tombstone).length);
       await store.stop();
     } finally {
       admin.disconnect();

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { fromBigInt, RING_SIZE } from '../../services/node/src/core/id';
 import type { Store, StoredObject } from '../../services/node/src/store/store';
+import { LeafTable, type LeafDigest } from '../../services/node/src/store/tree';
 
 export function object(guid: string, value = 'v', overrides: Partial<StoredObject> = {}): StoredObject {
   const bytes = Buffer.from(value);
@@ -116,5 +117,44 @@ export function storeCompliance(name: string, create: () => Promise<Store>, dest
       expect(store.usage()).toEqual({ objects: 1, bytes: 7 });
       expect(await store.count()).toBe(1);
     });
+
+    it('keeps its hash-tree leaves and its tombstone index through puts, overwrites, tombstones and deletes', async () => {
+      const model = new Map<string, StoredObject>();
+      let seed = 7;
+      const next = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+      // Few leaves so that many objects share one, as in a big store.
+      const guids = Array.from({ length: 60 }, (_, i) => ['abc', 'abd', '000', 'fff'][i % 4]! + createHash('sha256').update(`g${i}`).digest('hex').slice(0, 29));
+      for (let step = 0; step < 600; step++) {
+        const guid = guids[next(guids.length)]!;
+        if (next(5) === 0) {
+          expect(await store.delete(guid)).toBe(model.delete(guid));
+          continue;
+        }
+        const tombstone = next(3) === 0;
+        const o = object(guid, tombstone ? '' : `v${step}`, { version: step + 1, writer: next(2) === 0 ? 'a'.repeat(32) : 'b'.repeat(32), tombstone, createdAt: 1_000 + next(50) });
+        await store.put(o);
+        model.set(guid, o);
+      }
+      const expected = new LeafTable();
+      for (const o of model.values()) expected.apply(o, 1);
+      expect(hexLeaves(await store.leaves())).toEqual(hexLeaves(expected.snapshot()));
+      expect([...(await store.leaves()).values()].reduce((n, l) => n + l.count, 0)).toBe(model.size);
+      const dead = [...model.values()].filter((o) => o.tombstone).sort((a, b) => a.createdAt - b.createdAt);
+      expect(dead.length).toBeGreaterThan(3);
+      const cutoff = dead[Math.floor(dead.length / 2)]!.createdAt;
+      const old = await store.tombstones(cutoff, 1000);
+      expect(old.map((o) => o.guid).sort()).toEqual(dead.filter((o) => o.createdAt <= cutoff).map((o) => o.guid).sort());
+      expect(old.every((o) => o.tombstone && o.value.length === 0)).toBe(true);
+      for (let i = 1; i < old.length; i++) expect(old[i - 1]!.createdAt).toBeLessThanOrEqual(old[i]!.createdAt);
+      expect((await store.tombstones(cutoff, 2)).length).toBe(2);
+      for (const o of model.values()) await store.delete(o.guid);
+      expect((await store.leaves()).size).toBe(0);
+      expect(await store.tombstones(Number.MAX_SAFE_INTEGER, 10)).toEqual([]);
+    });
   });
+}
+
+/** Leaves as comparable plain data. */
+export function hexLeaves(leaves: Map<number, LeafDigest>): Record<number, string> {
+  return Object.fromEntries([...leaves].sort((a, b) => a[0] - b[0]).map(([leaf, d]) => [leaf, `${d.digest.toString('hex')}:${d.count}`]));
 }

@@ -20,6 +20,8 @@ export interface RingOptions {
   links: Partial<LinkModel>;
   /** Anti-entropy's store page (the node's default unless set). */
   scanPageObjects?: number;
+  /** Anti-entropy's entry-by-entry threshold (the node's default unless set). */
+  entrySyncObjects?: number;
 }
 
 export const DEFAULTS: RingOptions = {
@@ -109,6 +111,7 @@ export class DetRing {
         antiEntropyIntervalMs: this.options.antiEntropyIntervalMs,
         tombstoneGraceMs: 600_000,
         scanPageObjects: this.options.scanPageObjects,
+        entrySyncObjects: this.options.entrySyncObjects,
       },
       SILENT,
     );

@@ -1,5 +1,8 @@
 import { createHash } from 'node:crypto';
 import { guidForName } from '../../services/node/src/dht/guid';
+import { DHT_APP, DHT_METHODS } from '../../services/node/src/dht/peer-messages';
+import { DhtDirect } from '../../services/node/src/gen/pastry/v1/dht_peer';
+import type { DirectRequest } from '../../services/node/src/gen/pastry/v1/peer';
 import type { StoredObject } from '../../services/node/src/store/store';
 import { DetRing, seedFromEnv } from './ring';
 import { expectClean } from './scenarios';
@@ -14,9 +17,9 @@ const PAGE = 100;
  * Loads objects straight onto their k true replicas, as a bulk load would, and records them
  * as acknowledged: everything below must keep every one of them on k live replicas.
  */
-async function load(ring: DetRing, count: number): Promise<void> {
+async function load(ring: DetRing, count: number, first = 0): Promise<void> {
   const writer = ring.handles[0]!.id;
-  for (let i = 0; i < count; i++) {
+  for (let i = first; i < first + count; i++) {
     const name = `bulk-${i}`;
     const value = Buffer.from(`value-${i}`);
     const object: StoredObject = {
@@ -36,7 +39,8 @@ async function load(ring: DetRing, count: number): Promise<void> {
 }
 
 async function ringOf(seed: number, antiEntropyIntervalMs: number): Promise<DetRing> {
-  const ring = new DetRing(seed, { scanPageObjects: PAGE, antiEntropyIntervalMs, links: { encode: false } });
+  // Ranges of over 50 objects are split: the hash-tree descent runs at this small scale.
+  const ring = new DetRing(seed, { scanPageObjects: PAGE, entrySyncObjects: 50, antiEntropyIntervalMs, links: { encode: false } });
   for (const h of ring.create(8)) ring.start(h);
   expectClean(seed, 'leaf sets', await ring.converge(60_000));
   await load(ring, OBJECTS);
@@ -96,5 +100,50 @@ describe('deterministic network: stores many pages long', () => {
     // takes its place lacks it.
     expect(node!.parts.antiEntropy.stats.underReplicated).toBeGreaterThanOrEqual(shared);
     ring.net.heal();
+  });
+
+  it('an idle round is one hash-tree message per peer whatever the store holds; a repair costs what differs', async () => {
+    const seed = seedFromEnv(34);
+    const ring = await ringOf(seed, 3_600_000);
+    const node = ring.live()[0]!;
+    const round = async (): Promise<Record<string, number>> => {
+      const sent: Record<string, number> = {};
+      ring.net.tap = (from, _to, method, request) => {
+        if (from !== node.handle.address || method !== 'direct' || (request as DirectRequest).app !== DHT_APP) return;
+        const m = DhtDirect.decode((request as DirectRequest).payload);
+        for (const k of DHT_METHODS) if (m[k] !== undefined) sent[k] = (sent[k] ?? 0) + 1;
+      };
+      try {
+        expect((await ring.net.settle(node.parts.antiEntropy.round(), 60_000)).ok).toBe(true);
+      } finally {
+        ring.net.tap = undefined;
+      }
+      return sent;
+    };
+    await round();
+    const idle = await round();
+    // k = 3: two peers on each side share replicas with this node.
+    expect(idle).toEqual({ syncTree: 4 });
+    expect(node.parts.antiEntropy.stats.underReplicated).toBe(0);
+    // Four times the objects: the idle round stays the same.
+    await load(ring, 3 * OBJECTS, OBJECTS);
+    await round();
+    expect(await round()).toEqual({ syncTree: 4 });
+    // A peer loses a few objects it shares with this node: the round finds and restores
+    // exactly those, with messages in proportion to the loss, not to the store.
+    const neighbour = node.overlay.state.leafSet.rightSide()[0]!;
+    const peer = ring.live().find((n) => n.handle.id === neighbour.id)!;
+    const shared = (await peer.store.range('0'.repeat(32), 'f'.repeat(32), 10 * OBJECTS)).filter((o) => ring.trueReplicas(o.guid).includes(node));
+    expect(shared.length).toBeGreaterThan(500);
+    const lost = [shared[3]!, shared[Math.floor(shared.length / 2)]!, shared[shared.length - 2]!];
+    for (const o of lost) await peer.store.delete(o.guid);
+    const repair = await round();
+    expect(repair.storeReplicas).toBeGreaterThanOrEqual(1);
+    expect(repair.syncDigest).toBeLessThanOrEqual(lost.length);
+    // The roots, then one message per tree level down to that peer's differing leaves.
+    expect(repair.syncTree).toBeGreaterThan(4);
+    expect(repair.syncTree).toBeLessThanOrEqual(4 + 3);
+    for (const o of lost) expect((await peer.store.get(o.guid))?.version).toBe(o.version);
+    expectClean(seed, 'objects short of k replicas', await ring.missingReplicas());
   });
 });

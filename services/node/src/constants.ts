@@ -80,6 +80,13 @@ export const REPLICATION = {
   maxHandoffPerRound: 4096,
   /** Entries one ListObjects answer carries at most. */
   maxListObjects: 10_000,
+  /** Ranges in one SyncTree message. */
+  maxTreeRanges: 256,
+  /**
+   * A differing range holding at most this many objects (on either side) is compared entry
+   * by entry with SyncDigest rather than split further.
+   */
+  entrySyncObjects: 2048,
   /** Peers synchronised at once in a round. */
   syncFanout: 8,
 } as const;

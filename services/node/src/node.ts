@@ -132,6 +132,8 @@ export interface DhtParts {
 export type DhtSettings = Pick<NodeConfig, 'replicas' | 'writeQuorum' | 'rpcTimeoutMs' | 'maxValueBytes' | 'antiEntropyIntervalMs' | 'tombstoneGraceMs'> & {
   /** Objects read from the store at a time (REPLICATION.scanPageObjects unless set; tests make it small). */
   scanPageObjects?: number;
+  /** A differing range this small is compared entry by entry (REPLICATION.entrySyncObjects unless set). */
+  entrySyncObjects?: number;
 };
 
 /** The DHT application and its parts on one node's overlay: the same wiring for every driver. */
@@ -149,7 +151,7 @@ export function assembleDht(overlay: Overlay, store: Store, config: DhtSettings,
     endpoint,
     local,
     replication,
-    { replicas: config.replicas, intervalMs: config.antiEntropyIntervalMs, tombstoneGraceMs: config.tombstoneGraceMs, rpcTimeoutMs: config.rpcTimeoutMs, scanPageObjects: config.scanPageObjects },
+    { replicas: config.replicas, intervalMs: config.antiEntropyIntervalMs, tombstoneGraceMs: config.tombstoneGraceMs, rpcTimeoutMs: config.rpcTimeoutMs, scanPageObjects: config.scanPageObjects, entrySyncObjects: config.entrySyncObjects },
     endpoint,
     log,
   );

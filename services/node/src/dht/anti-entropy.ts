@@ -3,11 +3,14 @@ import { fromBigInt, toBigInt, type Id } from '../core/id';
 import type { NodeHandle } from '../core/node-handle';
 import { compareVersions } from '../core/replicas';
 import { REPLICATION } from '../constants';
-import type { DigestBucket, SyncDigestRequest, SyncDigestResponse } from '../gen/pastry/v1/dht_peer';
+import type { DigestBucket, SyncDigestRequest, SyncDigestResponse, SyncTreeRequest, SyncTreeResponse } from '../gen/pastry/v1/dht_peer';
 import type { Logger } from '../logger';
 import type { Endpoint } from '../overlay/common-api';
 import { fromNodeInfo, toNodeInfo } from '../overlay/codec';
-import { InvalidArgumentError } from '../errors';
+import { InvalidArgumentError, PastryError } from '../errors';
+import { DIGEST_BYTES, LEAF_DIGITS } from '../store/tree';
+import { complement, inRanges, MAX_ID, mergeRanges, MIN_ID, replicaArcs, sharedRanges, type Arc, type Range } from './arcs';
+import { sameSummary, TreeView } from './tree-view';
 import { callDht } from './peer-messages';
 import type { StoredObject } from '../store/store';
 import { fromMeta, toMeta, type Meta } from './records';
@@ -21,6 +24,8 @@ export interface AntiEntropyConfig {
   rpcTimeoutMs: number;
   /** Objects read from the store at a time (REPLICATION.scanPageObjects unless set). */
   scanPageObjects?: number;
+  /** A differing range this small is compared entry by entry (REPLICATION.entrySyncObjects unless set). */
+  entrySyncObjects?: number;
 }
 
 /** Counters for metrics and tests. */
@@ -36,8 +41,6 @@ export interface AntiEntropyStats {
   underReplicated: number;
 }
 
-const MIN_ID = '0'.repeat(32);
-const MAX_ID = 'f'.repeat(32);
 
 /** One bounded page of the store, in GUID order: `from` and `to` bound the range it covers. */
 interface Page {
@@ -47,12 +50,13 @@ interface Page {
 }
 
 /**
- * Keeps k replicas through joins, leaves and failures. Each round a node pages through its
- * store in GUID order and, for each page's range, compares with each leaf-set peer that
- * shares replicas with it hashed-bucket digests of the objects both should hold in that
- * range, and repairs the buckets that differ in both directions; objects the node is no
- * longer a replica of are handed to their replica set and dropped; old tombstones are
- * collected. No object count is too large: memory and message sizes are bounded by a page.
+ * Keeps k replicas through joins, leaves and failures. Each round a node works out, from its
+ * leaf set, the ring ranges it replicates and with whom (arcs.ts); compares each range with
+ * each peer by hash-tree summaries the store keeps up to date on every write (store/tree.ts),
+ * descending only into ranges that differ, and repairs those in both directions; hands the
+ * objects outside its ranges to their replica set; and collects old tombstones from the
+ * store's tombstone index. An idle round costs one small message per peer, whatever the
+ * store holds; a repair costs messages in proportion to the differences.
  */
 export class AntiEntropy {
   readonly stats: AntiEntropyStats = { rounds: 0, repaired: 0, handedOff: 0, tombstonesCollected: 0, underReplicated: 0 };
@@ -99,33 +103,95 @@ export class AntiEntropy {
   private async runRound(): Promise<void> {
     if (!this.endpoint.ready || !this.local.healthy()) return;
     try {
-      let under = 0;
-      let handoffBudget: number = REPLICATION.maxHandoffPerRound;
-      for await (const page of this.pages()) {
+      await this.collectTombstones();
+      if (this.stopping) return;
+      const arcs = replicaArcs(this.endpoint, this.config.replicas);
+      const tree = await TreeView.of(this.local.store, REPLICATION.maxDigestScanObjects);
+      const unsure: Unsure = { ranges: [], guids: new Set() };
+      const peers = sharedRanges(arcs);
+      for (let i = 0; i < peers.length; i += REPLICATION.syncFanout) {
         if (this.stopping) return;
-        const now = this.clock.now();
-        const live: StoredObject[] = [];
-        for (const o of page.objects) {
-          if (o.tombstone && o.createdAt + this.config.tombstoneGraceMs <= now) {
-            if (await this.local.dropIfUnchanged(o)) this.stats.tombstonesCollected++;
-          } else live.push(o);
-        }
-        const { perPeer, handoff } = this.classify(live);
-        const unsure = new Set<Id>();
-        const peers = [...perPeer.values()];
-        for (let i = 0; i < peers.length; i += REPLICATION.syncFanout) {
-          await Promise.all(peers.slice(i, i + REPLICATION.syncFanout).map(({ peer, objects: shared }) => this.syncWith(peer, shared, page, unsure)));
-        }
-        under += unsure.size;
-        const batch = handoff.slice(0, handoffBudget);
-        handoffBudget -= batch.length;
-        await this.handOff(batch);
+        await Promise.all(peers.slice(i, i + REPLICATION.syncFanout).map(({ peer, ranges }) => this.syncTree(peer, ranges, tree, unsure)));
       }
-      this.stats.underReplicated = under;
+      this.stats.underReplicated = await countUnsure(unsure, tree);
+      if (this.stopping) return;
+      await this.handOffOutside(arcs);
       this.stats.rounds++;
     } catch (error) {
       this.log.warn('antientropy_round_failed', { error: String(error) });
     }
+  }
+
+  private get pageSize(): number {
+    return this.config.scanPageObjects ?? REPLICATION.scanPageObjects;
+  }
+
+  /** Tombstones past their grace, a page a round, read from the store's tombstone index. */
+  private async collectTombstones(): Promise<void> {
+    const old = await this.local.store.tombstones(this.clock.now() - this.config.tombstoneGraceMs, this.pageSize);
+    for (const o of old) {
+      if (this.stopping) return;
+      if (await this.local.dropIfUnchanged(o)) this.stats.tombstonesCollected++;
+    }
+  }
+
+  /**
+   * Compares the ranges this node shares with `peer` by hash-tree summaries, splitting the
+   * ranges that differ by the next GUID digit until they are small, then repairs those
+   * entry by entry, within the round's repair budget. What could not be compared or
+   * repaired goes into `unsure`.
+   */
+  private async syncTree(peer: NodeHandle, ranges: Range[], tree: TreeView, unsure: Unsure): Promise<void> {
+    const deadline = this.clock.now() + this.config.rpcTimeoutMs * 4;
+    const sender = toNodeInfo(this.endpoint.self);
+    let budget: number = REPLICATION.maxRepairsPerPeerPerRound;
+    let level = ranges;
+    while (level.length > 0) {
+      const next: Range[] = [];
+      for (let i = 0; i < level.length; i += REPLICATION.maxTreeRanges) {
+        if (this.stopping) return;
+        const chunk = level.slice(i, i + REPLICATION.maxTreeRanges);
+        const mine = await Promise.all(chunk.map((r) => tree.summary(r.from, r.to)));
+        let res: SyncTreeResponse;
+        try {
+          const request = chunk.map((r, j) => ({ from: Buffer.from(r.from, 'hex'), to: Buffer.from(r.to, 'hex'), digest: mine[j]!.digest, count: mine[j]!.count }));
+          res = await callDht(this.endpoint, peer, 'syncTree', { sender, ranges: request }, deadline);
+          if (res.same.length !== chunk.length || res.counts.length !== chunk.length) throw new PastryError(`answered ${res.same.length} ranges of ${chunk.length}`);
+        } catch (error) {
+          this.log.debug('antientropy_sync_failed', { peer: peer.name || peer.id, error: String(error) });
+          unsure.ranges.push(...level.slice(i), ...next);
+          return;
+        }
+        for (let j = 0; j < chunk.length; j++) {
+          if (res.same[j]) continue;
+          const r = chunk[j]!;
+          const children = Math.max(mine[j]!.count, Number(res.counts[j])) > (this.config.entrySyncObjects ?? REPLICATION.entrySyncObjects) ? splitRange(r) : undefined;
+          if (children) next.push(...children);
+          else if (budget > 0) {
+            const shared = await this.local.store.range(r.from, r.to, REPLICATION.maxDigestScanObjects, { values: false });
+            budget -= await this.syncWith(peer, shared, r, unsure, budget);
+          } else unsure.ranges.push(r);
+        }
+      }
+      level = next;
+    }
+  }
+
+  /** Objects outside every range this node replicates go to their replica set, then are dropped. */
+  private async handOffOutside(arcs: Arc[]): Promise<void> {
+    const self = this.endpoint.self.id;
+    const batch: { object: StoredObject; targets: NodeHandle[] }[] = [];
+    let budget: number = REPLICATION.maxHandoffPerRound;
+    for (const r of complement(arcs)) {
+      if (budget <= 0) break;
+      const objects = await this.local.store.range(r.from, r.to, budget, { values: false });
+      budget -= objects.length;
+      for (const object of objects) {
+        const targets = this.endpoint.replicaSet(object.guid, this.config.replicas);
+        if (!targets.some((n) => n.id === self)) batch.push({ object, targets });
+      }
+    }
+    await this.handOff(batch);
   }
 
   /** The whole store in GUID order, one page at a time (values not read). */
@@ -142,35 +208,12 @@ export class AntiEntropy {
     }
   }
 
-  /** Which peer should share which object, and which objects this node no longer holds. */
-  private classify(objects: StoredObject[]): {
-    perPeer: Map<Id, { peer: NodeHandle; objects: StoredObject[] }>;
-    handoff: { object: StoredObject; targets: NodeHandle[] }[];
-  } {
-    const perPeer = new Map<Id, { peer: NodeHandle; objects: StoredObject[] }>();
-    const handoff: { object: StoredObject; targets: NodeHandle[] }[] = [];
-    const self = this.endpoint.self.id;
-    for (const o of objects) {
-      const set = this.endpoint.replicaSet(o.guid, this.config.replicas);
-      if (!set.some((n) => n.id === self)) {
-        handoff.push({ object: o, targets: set });
-        continue;
-      }
-      for (const n of set) {
-        if (n.id === self) continue;
-        let entry = perPeer.get(n.id);
-        if (!entry) perPeer.set(n.id, (entry = { peer: n, objects: [] }));
-        entry.objects.push(o);
-      }
-    }
-    return { perPeer, handoff };
-  }
-
   /**
-   * Digest exchange with one peer over one page's range, then pushes and pulls. The objects
-   * found out of date, or all shared ones when the peer did not answer, go into `unsure`.
+   * Digest exchange with one peer over one small range, then at most `limit` pushes and
+   * pulls; returns how many were made. The objects found out of date, or all shared ones
+   * when the peer did not answer, go into `unsure`.
    */
-  private async syncWith(peer: NodeHandle, shared: StoredObject[], page: Page, unsure: Set<Id>): Promise<void> {
+  private async syncWith(peer: NodeHandle, shared: StoredObject[], page: Range, unsure: Unsure, limit: number): Promise<number> {
     const deadline = this.clock.now() + this.config.rpcTimeoutMs * 4;
     try {
       const mine = bucketize(shared);
@@ -178,7 +221,7 @@ export class AntiEntropy {
       const rangeFrom = whole ? Buffer.alloc(0) : Buffer.from(page.from, 'hex');
       const rangeTo = whole ? Buffer.alloc(0) : Buffer.from(page.to, 'hex');
       const res = await callDht(this.endpoint, peer, 'syncDigest', { sender: toNodeInfo(this.endpoint.self), buckets: digestsOf(mine), rangeFrom, rangeTo }, deadline);
-      if (res.differingBuckets.length === 0) return;
+      if (res.differingBuckets.length === 0) return 0;
       const theirs = new Map<Id, Meta>(res.entries.map(fromMeta).map((m) => [m.guid, m]));
       const toPush: Id[] = [];
       for (const b of res.differingBuckets) {
@@ -194,7 +237,6 @@ export class AntiEntropy {
           return (!m || compareVersions(t, m) > 0) && this.endpoint.replicaSet(t.guid, this.config.replicas).some((n) => n.id === this.endpoint.self.id);
         })
         .map((t) => t.guid);
-      const limit = REPLICATION.maxRepairsPerPeerPerRound;
       const pushObjects = (await Promise.all(toPush.slice(0, limit).map((g) => this.local.read(g)))).map((r) => r.object).filter((o): o is StoredObject => o !== undefined);
       if (pushObjects.length > 0) await this.replication.push(peer, pushObjects, deadline);
       let pulled = 0;
@@ -205,11 +247,13 @@ export class AntiEntropy {
       }
       this.stats.repaired += pushObjects.length + pulled;
       if (pushObjects.length + pulled > 0) this.log.debug('antientropy_repaired', { peer: peer.name || peer.id, pushed: pushObjects.length, pulled });
-      for (const g of toPush) unsure.add(g);
-      for (const g of toPull) unsure.add(g);
+      for (const g of toPush) unsure.guids.add(g);
+      for (const g of toPull) unsure.guids.add(g);
+      return pushObjects.length + pulled;
     } catch (error) {
       this.log.debug('antientropy_sync_failed', { peer: peer.name || peer.id, error: String(error) });
-      for (const o of shared) unsure.add(o.guid);
+      unsure.ranges.push(page);
+      return 0;
     }
   }
 
@@ -281,15 +325,15 @@ export class AntiEntropy {
 
   /** The receiving side of a digest exchange. */
   async handleSyncDigest(req: SyncDigestRequest): Promise<SyncDigestResponse> {
-    const sender = fromNodeInfo(req.sender, 'sender');
+    fromNodeInfo(req.sender, 'sender');
     const ranged = req.rangeFrom.length > 0 || req.rangeTo.length > 0;
     if (ranged && (req.rangeFrom.length !== 16 || req.rangeTo.length !== 16)) throw new InvalidArgumentError('range_from and range_to must both be 16-byte GUIDs, or both empty');
     const from = ranged ? req.rangeFrom.toString('hex') : MIN_ID;
     const to = ranged ? req.rangeTo.toString('hex') : MAX_ID;
     // The sender's page bounds the range; what this node holds there is bounded as well.
-    const inRange = await this.local.store.range(from, to, REPLICATION.maxDigestScanObjects, { values: false });
-    const shared = inRange.filter((o) => this.endpoint.replicaSet(o.guid, this.config.replicas).some((n) => n.id === sender.id));
-    const mine = bucketize(shared);
+    // The sender asks for a range both replicate (its arcs): all this node holds there counts,
+    // as in the hash-tree summaries.
+    const mine = bucketize(await this.local.store.range(from, to, REPLICATION.maxDigestScanObjects, { values: false }));
     const theirs = new Map<number, DigestBucket>(req.buckets.map((b) => [b.bucket, b]));
     const differing: number[] = [];
     for (let b = 0; b < REPLICATION.digestBuckets; b++) {
@@ -305,6 +349,61 @@ export class AntiEntropy {
       truncated: entries.length > REPLICATION.maxDigestEntries,
     };
   }
+
+  /** The receiving side of a hash-tree comparison. */
+  async handleSyncTree(req: SyncTreeRequest): Promise<SyncTreeResponse> {
+    fromNodeInfo(req.sender, 'sender');
+    if (req.ranges.length > REPLICATION.maxTreeRanges) throw new InvalidArgumentError(`at most ${REPLICATION.maxTreeRanges} ranges`);
+    const ranges = req.ranges.map((r, i) => {
+      if (r.from.length !== 16 || r.to.length !== 16) throw new InvalidArgumentError(`ranges[${i}]: from and to must be 16-byte GUIDs`);
+      if (r.digest.length !== DIGEST_BYTES) throw new InvalidArgumentError(`ranges[${i}]: the digest must be ${DIGEST_BYTES} bytes`);
+      const from = r.from.toString('hex');
+      const to = r.to.toString('hex');
+      if (from > to) throw new InvalidArgumentError(`ranges[${i}]: from must not be above to`);
+      return { from, to, digest: r.digest, count: Number(r.count) };
+    });
+    const tree = await TreeView.of(this.local.store, REPLICATION.maxDigestScanObjects);
+    const same: boolean[] = [];
+    const counts: number[] = [];
+    for (const r of ranges) {
+      const s = await tree.summary(r.from, r.to);
+      same.push(sameSummary(s, r.digest, r.count));
+      counts.push(s.count);
+    }
+    return { same, counts };
+  }
+}
+
+/** What a round could not confirm in sync: whole ranges (a peer silent), and single objects. */
+interface Unsure {
+  ranges: Range[];
+  guids: Set<Id>;
+}
+
+async function countUnsure(unsure: Unsure, tree: TreeView): Promise<number> {
+  const ranges = mergeRanges(unsure.ranges);
+  let n = 0;
+  for (const r of ranges) n += (await tree.summary(r.from, r.to)).count;
+  for (const g of unsure.guids) if (!inRanges(g, ranges)) n++;
+  return n;
+}
+
+/**
+ * A range cut by its first GUID digit that varies, into at most 16 ranges one tree level
+ * down; undefined once the range lies inside one leaf.
+ */
+export function splitRange(r: Range): Range[] | undefined {
+  let p = 0;
+  while (p < 32 && r.from[p] === r.to[p]) p++;
+  if (p >= LEAF_DIGITS) return undefined;
+  const lo = parseInt(r.from[p]!, 16);
+  const hi = parseInt(r.to[p]!, 16);
+  const out: Range[] = [];
+  for (let c = lo; c <= hi; c++) {
+    const prefix = r.from.slice(0, p) + c.toString(16);
+    out.push({ from: c === lo ? r.from : prefix.padEnd(32, '0'), to: c === hi ? r.to : prefix.padEnd(32, 'f') });
+  }
+  return out;
 }
 
 interface Bucket {

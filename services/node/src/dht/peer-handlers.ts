@@ -26,6 +26,8 @@ export class DhtPeerHandlers {
         return encodeReply(method, await this.syncDigest(request as DhtCalls['syncDigest'][0]));
       case 'listObjects':
         return encodeReply(method, await this.listObjects(request as DhtCalls['listObjects'][0]));
+      case 'syncTree':
+        return encodeReply(method, await this.antiEntropy.handleSyncTree(request as DhtCalls['syncTree'][0]));
     }
   }
 

@@ -11,6 +11,8 @@ import {
   type StoreReplicasResponse,
   type SyncDigestRequest,
   type SyncDigestResponse,
+  type SyncTreeRequest,
+  type SyncTreeResponse,
 } from '../gen/pastry/v1/dht_peer';
 import type { Endpoint } from '../overlay/common-api';
 
@@ -23,11 +25,12 @@ export interface DhtCalls {
   fetchReplicas: [FetchReplicasRequest, FetchReplicasResponse];
   syncDigest: [SyncDigestRequest, SyncDigestResponse];
   listObjects: [ListObjectsRequest, ListObjectsResponse];
+  syncTree: [SyncTreeRequest, SyncTreeResponse];
 }
 
 export type DhtMethod = keyof DhtCalls;
 
-export const DHT_METHODS: readonly DhtMethod[] = ['storeReplicas', 'fetchReplicas', 'syncDigest', 'listObjects'];
+export const DHT_METHODS: readonly DhtMethod[] = ['storeReplicas', 'fetchReplicas', 'syncDigest', 'listObjects', 'syncTree'];
 
 /** Sends one direct DHT message to the DHT on `node` and returns its answer. */
 export async function callDht<M extends DhtMethod>(endpoint: Endpoint, node: NodeHandle, method: M, request: DhtCalls[M][0], deadline: number): Promise<DhtCalls[M][1]> {

@@ -1,13 +1,19 @@
 import type { Id } from '../core/id';
 import { SortedIds } from './sorted-ids';
 import type { RangeOptions, Store, StoredObject, StoreUsage } from './store';
+import { LeafTable, type LeafDigest } from './tree';
 
-/** The embedded default: a map plus a sorted index of the GUIDs for range reads. */
+/**
+ * The embedded default: a map plus a sorted index of the GUIDs for range reads, the hash
+ * tree's leaves, and the tombstones by GUID for their collection.
+ */
 export class MemoryStore implements Store {
   readonly kind = 'memory';
   private readonly objects = new Map<Id, StoredObject>();
   private readonly keys = new SortedIds();
   private live = { objects: 0, bytes: 0 };
+  private readonly tree = new LeafTable();
+  private readonly dead = new Map<Id, number>();
 
   async start(): Promise<void> {}
   async stop(): Promise<void> {}
@@ -66,8 +72,26 @@ export class MemoryStore implements Store {
     return { ...this.live };
   }
 
+  async leaves(): Promise<Map<number, LeafDigest>> {
+    return this.tree.snapshot();
+  }
+
+  async tombstones(before: number, limit: number): Promise<StoredObject[]> {
+    return [...this.dead]
+      .filter(([, createdAt]) => createdAt <= before)
+      .sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1))
+      .slice(0, limit)
+      .map(([guid]) => ({ ...this.objects.get(guid)!, value: Buffer.alloc(0) }));
+  }
+
   private tally(o: StoredObject | undefined, sign: 1 | -1): void {
-    if (!o || o.tombstone) return;
+    if (!o) return;
+    this.tree.apply(o, sign);
+    if (o.tombstone) {
+      if (sign > 0) this.dead.set(o.guid, o.createdAt);
+      else this.dead.delete(o.guid);
+      return;
+    }
     this.live.objects += sign;
     this.live.bytes += sign * o.size;
   }

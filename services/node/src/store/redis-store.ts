@@ -2,36 +2,103 @@ import Redis from 'ioredis';
 import type { Id } from '../core/id';
 import { UnavailableError } from '../errors';
 import type { RangeOptions, Store, StoredObject, StoreUsage } from './store';
+import { DIGEST_BYTES, LEAF_DIGITS, type LeafDigest } from './tree';
 
 const FIELDS = ['version', 'writer', 'hash', 'size', 'createdAt', 'tombstone', 'contentAddressed'] as const;
 
-// The usage hash (live objects, their bytes) changes in the same script as the object, so it
-// is exact whatever the interleaving. KEYS: object, index, usage. Both return {objects, bytes}.
-const UNCOUNT_OLD = `
-local old = redis.call('HMGET', KEYS[1], 'size', 'tombstone')
+// The usage hash (live objects, their bytes), the hash tree's leaves and the tombstone index
+// change in the same script as the object, so they are exact whatever the interleaving.
+// KEYS: object, index, usage, tree, tombstones, tree state. The tree is kept for GUIDs up to
+// the tree state ('done': all of them) while an older store's tree is being built.
+const TREE_HELPERS = `
+local function xorLeaf(tree, leaf, h, dc)
+  local cur = redis.call('HGET', tree, leaf)
+  local count = dc
+  local w = {}
+  for i = 0, 3 do w[i + 1] = tonumber(string.sub(h, i * 8 + 1, i * 8 + 8), 16) end
+  if cur then
+    count = count + tonumber(string.sub(cur, 34))
+    for i = 0, 3 do w[i + 1] = bit.bxor(w[i + 1], tonumber(string.sub(cur, i * 8 + 1, i * 8 + 8), 16)) end
+  end
+  if count == 0 then
+    redis.call('HDEL', tree, leaf)
+    return
+  end
+  for i = 1, 4 do w[i] = bit.tohex(w[i], 8) end
+  redis.call('HSET', tree, leaf, table.concat(w) .. ':' .. count)
+end
+local function account(tree, guid, version, writer, tombstone, dc)
+  xorLeaf(tree, string.sub(guid, 1, ${LEAF_DIGITS}), redis.sha1hex(guid .. ':' .. version .. ':' .. writer .. ':' .. tombstone), dc)
+end`;
+const UNCOUNT_OLD = `${TREE_HELPERS}
+local state = redis.call('GET', KEYS[6])
+local kept = state == 'done' or (state and ARGV[1] <= state)
+local old = redis.call('HMGET', KEYS[1], 'size', 'tombstone', 'version', 'writer')
 if old[2] == '0' then
   redis.call('HINCRBY', KEYS[3], 'objects', -1)
   redis.call('HINCRBY', KEYS[3], 'bytes', -tonumber(old[1]))
-end`;
+end
+if old[2] and kept then account(KEYS[4], ARGV[1], old[3], old[4], old[2], -1) end
+redis.call('ZREM', KEYS[5], ARGV[1])`;
 const PUT_SCRIPT = `${UNCOUNT_OLD}
 redis.call('HSET', KEYS[1], 'value', ARGV[2], 'version', ARGV[3], 'writer', ARGV[4], 'hash', ARGV[5], 'size', ARGV[6], 'createdAt', ARGV[7], 'tombstone', ARGV[8], 'contentAddressed', ARGV[9])
 redis.call('ZADD', KEYS[2], 0, ARGV[1])
 if ARGV[8] == '0' then
   redis.call('HINCRBY', KEYS[3], 'objects', 1)
   redis.call('HINCRBY', KEYS[3], 'bytes', tonumber(ARGV[6]))
+else
+  redis.call('ZADD', KEYS[5], tonumber(ARGV[7]), ARGV[1])
 end
+if kept then account(KEYS[4], ARGV[1], ARGV[3], ARGV[4], ARGV[8], 1) end
 return redis.call('HMGET', KEYS[3], 'objects', 'bytes')`;
 const DELETE_SCRIPT = `${UNCOUNT_OLD}
 local deleted = redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 local usage = redis.call('HMGET', KEYS[3], 'objects', 'bytes')
 return {deleted, usage[1], usage[2]}`;
+// KEYS: index, tree, tombstones, tree state. Starts the tree of a store that has none: an
+// empty store's is complete at once, a filled one's is built page by page (TREE_PAGE_SCRIPT).
+// Returns the state: 'done', or the GUID the build has reached ('' at the start).
+const TREE_INIT_SCRIPT = `
+local state = redis.call('GET', KEYS[4])
+if state then return state end
+if redis.call('ZCARD', KEYS[1]) == 0 then
+  redis.call('SET', KEYS[4], 'done')
+  return 'done'
+end
+redis.call('DEL', KEYS[2], KEYS[3])
+redis.call('SET', KEYS[4], '')
+return ''`;
+// KEYS: index, tree, tombstones, tree state; ARGV: object key prefix, page size. Adds the next
+// page of GUIDs past the state to the tree in one atomic step, so that a write either comes
+// before (the page reads it) or after (the write script accounts it).
+const TREE_PAGE_SCRIPT = `${TREE_HELPERS}
+local state = redis.call('GET', KEYS[4])
+if state == 'done' or not state then return 'done' end
+local from = '-'
+if state ~= '' then from = '(' .. state end
+local guids = redis.call('ZRANGEBYLEX', KEYS[1], from, '+', 'LIMIT', 0, tonumber(ARGV[2]))
+for _, guid in ipairs(guids) do
+  local o = redis.call('HMGET', ARGV[1] .. guid, 'version', 'writer', 'tombstone', 'createdAt')
+  if o[3] then
+    account(KEYS[2], guid, o[1], o[2], o[3], 1)
+    if o[3] == '1' then redis.call('ZADD', KEYS[3], tonumber(o[4]), guid) end
+  end
+end
+local next = 'done'
+if #guids == tonumber(ARGV[2]) then next = guids[#guids] end
+redis.call('SET', KEYS[4], next)
+return next`;
 /** Objects read per page when a Redis written without the usage hash is counted once. */
 const COUNT_PAGE = 1000;
+/** Objects one step of an older store's tree build reads. */
+const TREE_PAGE = 1000;
 
 type Scripted = Redis & {
-  pastryPut(object: string, index: string, usage: string, ...args: (string | Buffer)[]): Promise<(string | null)[]>;
-  pastryDelete(object: string, index: string, usage: string, guid: string): Promise<[number, string | null, string | null]>;
+  pastryPut(...keysAndArgs: (string | Buffer)[]): Promise<(string | null)[]>;
+  pastryDelete(...keysAndArgs: string[]): Promise<[number, string | null, string | null]>;
+  pastryTreeInit(index: string, tree: string, tombstones: string, state: string): Promise<string>;
+  pastryTreePage(index: string, tree: string, tombstones: string, state: string, prefix: string, page: string): Promise<string>;
 };
 
 /**
@@ -43,6 +110,9 @@ export class RedisStore implements Store {
   private readonly redis: Scripted;
   private readonly index: string;
   private readonly usageKey: string;
+  private readonly treeKey: string;
+  private readonly tombstonesKey: string;
+  private readonly treeStateKey: string;
   private live: StoreUsage = { objects: 0, bytes: 0 };
   private refreshing: Promise<void> | undefined;
 
@@ -52,6 +122,9 @@ export class RedisStore implements Store {
   ) {
     this.index = `${prefix}index`;
     this.usageKey = `${prefix}usage`;
+    this.treeKey = `${prefix}tree`;
+    this.tombstonesKey = `${prefix}tombstones`;
+    this.treeStateKey = `${prefix}tree-state`;
     this.redis = new Redis(url, {
       lazyConnect: true,
       // Fail fast while Redis is away: the node reports not-ready and other replicas serve.
@@ -60,8 +133,10 @@ export class RedisStore implements Store {
       connectTimeout: 2000,
       retryStrategy: () => 500,
     }) as Scripted;
-    this.redis.defineCommand('pastryPut', { numberOfKeys: 3, lua: PUT_SCRIPT });
-    this.redis.defineCommand('pastryDelete', { numberOfKeys: 3, lua: DELETE_SCRIPT });
+    this.redis.defineCommand('pastryPut', { numberOfKeys: 6, lua: PUT_SCRIPT });
+    this.redis.defineCommand('pastryDelete', { numberOfKeys: 6, lua: DELETE_SCRIPT });
+    this.redis.defineCommand('pastryTreeInit', { numberOfKeys: 4, lua: TREE_INIT_SCRIPT });
+    this.redis.defineCommand('pastryTreePage', { numberOfKeys: 4, lua: TREE_PAGE_SCRIPT });
     // Connection errors surface through healthy(); ioredis would otherwise log them.
     this.redis.on('error', () => undefined);
     // A sidecar that comes back may hold other contents (restarted empty): read its usage again.
@@ -83,8 +158,8 @@ export class RedisStore implements Store {
   }
 
   private refreshUsage(): Promise<void> {
-    this.refreshing ??= this.readUsage()
-      .catch(() => undefined)
+    this.refreshing ??= Promise.all([this.readUsage().catch(() => undefined), this.buildTree().catch(() => undefined)])
+      .then(() => undefined)
       .finally(() => (this.refreshing = undefined));
     return this.refreshing;
   }
@@ -120,6 +195,32 @@ export class RedisStore implements Store {
     this.live = { objects: Number(o ?? 0), bytes: Number(b ?? 0) };
   }
 
+  /**
+   * Makes sure the store has a hash tree: a store written by an older node, or filled before
+   * the tree existed, gets one built in pages while writes go on.
+   */
+  private async buildTree(): Promise<void> {
+    if (!this.healthy()) return;
+    const keys = [this.index, this.treeKey, this.tombstonesKey, this.treeStateKey] as const;
+    let state = await this.redis.pastryTreeInit(...keys);
+    while (state !== 'done' && this.healthy()) state = await this.redis.pastryTreePage(...keys, this.key(''), String(TREE_PAGE));
+  }
+
+  async leaves(): Promise<Map<number, LeafDigest>> {
+    const [state, fields] = await this.guard(Promise.all([this.redis.get(this.treeStateKey), this.redis.hgetall(this.treeKey)]));
+    if (state !== 'done') throw new UnavailableError('redis: the hash tree is still being built');
+    const out = new Map<number, LeafDigest>();
+    for (const [leaf, v] of Object.entries(fields)) {
+      out.set(parseInt(leaf, 16), { digest: Buffer.from(v.slice(0, DIGEST_BYTES * 2), 'hex'), count: Number(v.slice(DIGEST_BYTES * 2 + 1)) });
+    }
+    return out;
+  }
+
+  async tombstones(before: number, limit: number): Promise<StoredObject[]> {
+    const guids = await this.guard(this.redis.zrangebyscore(this.tombstonesKey, '-inf', String(before), 'LIMIT', 0, limit));
+    return this.metadata(guids);
+  }
+
   async stop(): Promise<void> {
     this.redis.disconnect();
   }
@@ -132,6 +233,10 @@ export class RedisStore implements Store {
     return `${this.prefix}o:${guid}`;
   }
 
+  private objectKeys(guid: Id): [string, string, string, string, string, string] {
+    return [this.key(guid), this.index, this.usageKey, this.treeKey, this.tombstonesKey, this.treeStateKey];
+  }
+
   async get(guid: Id): Promise<StoredObject | undefined> {
     const h = await this.guard(this.redis.hgetallBuffer(this.key(guid)));
     return h && h.value ? decode(guid, h) : undefined;
@@ -140,9 +245,7 @@ export class RedisStore implements Store {
   async put(o: StoredObject): Promise<void> {
     const [objects, bytes] = await this.guard(
       this.redis.pastryPut(
-        this.key(o.guid),
-        this.index,
-        this.usageKey,
+        ...this.objectKeys(o.guid),
         o.guid,
         o.value,
         String(o.version),
@@ -158,7 +261,7 @@ export class RedisStore implements Store {
   }
 
   async delete(guid: Id): Promise<boolean> {
-    const [deleted, objects, bytes] = await this.guard(this.redis.pastryDelete(this.key(guid), this.index, this.usageKey, guid));
+    const [deleted, objects, bytes] = await this.guard(this.redis.pastryDelete(...this.objectKeys(guid), guid));
     this.live = { objects: Number(objects ?? 0), bytes: Number(bytes ?? 0) };
     return Number(deleted) > 0;
   }
@@ -174,17 +277,26 @@ export class RedisStore implements Store {
       await take(`[${from}`, '+');
       await take('-', `[${to}`);
     }
+    return this.fetch(guids, options.values !== false);
+  }
+
+  private metadata(guids: string[]): Promise<StoredObject[]> {
+    return this.fetch(guids, false);
+  }
+
+  /** The objects of `guids` that still exist, in that order; metadata only unless `values`. */
+  private async fetch(guids: string[], values: boolean): Promise<StoredObject[]> {
     if (guids.length === 0) return [];
     const pipeline = this.redis.pipeline();
     for (const g of guids) {
-      if (options.values === false) pipeline.hmgetBuffer(this.key(g), ...FIELDS);
+      if (!values) pipeline.hmgetBuffer(this.key(g), ...FIELDS);
       else pipeline.hgetallBuffer(this.key(g));
     }
     const replies = (await this.guard(pipeline.exec())) ?? [];
     const out: StoredObject[] = [];
     replies.forEach(([err, reply], i) => {
       if (err || !reply) return;
-      if (options.values === false) {
+      if (!values) {
         const arr = reply as (Buffer | null)[];
         if (arr[0] === null) return;
         const h: Record<string, Buffer> = { value: Buffer.alloc(0) };

@@ -1,4 +1,5 @@
 import type { Id } from '../core/id';
+import type { LeafDigest } from './tree';
 
 /** One object with its metadata, as every store keeps it. */
 export interface StoredObject {
@@ -47,6 +48,13 @@ export interface Store {
    * that is unreachable reports what it last knew.
    */
   usage(): StoreUsage;
+  /**
+   * The hash tree's leaf digests (store/tree.ts), non-empty buckets only, kept by the store
+   * as it writes: anti-entropy compares replicas by them without reading every object.
+   */
+  leaves(): Promise<Map<number, LeafDigest>>;
+  /** Tombstones created at or before `before` (ms), oldest first, at most `limit`, values empty. */
+  tombstones(before: number, limit: number): Promise<StoredObject[]>;
   /** False while the backing service is unreachable. */
   healthy(): boolean;
 }

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Tracer } from '@opentelemetry/api';
 import type { Id } from '../core/id';
 import type { RangeOptions, Store, StoredObject, StoreUsage } from '../store/store';
+import type { LeafDigest } from '../store/tree';
 import type { StorageMetrics, StoreContents, StoreOperation } from './storage-metrics';
 import { withChildSpan } from './tracing';
 
@@ -57,6 +58,14 @@ export class InstrumentedStore implements Store, StoreContents {
 
   range(from: Id, to: Id, limit: number, options?: RangeOptions): Promise<StoredObject[]> {
     return this.timed('range', () => this.inner.range(from, to, limit, options));
+  }
+
+  leaves(): Promise<Map<number, LeafDigest>> {
+    return this.timed('leaves', () => this.inner.leaves());
+  }
+
+  tombstones(before: number, limit: number): Promise<StoredObject[]> {
+    return this.timed('tombstones', () => this.inner.tombstones(before, limit));
   }
 
   count(): Promise<number> {

@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { STORE_BUCKETS } from './buckets';
 
 /** Store operations timed by the instrumented store. */
-export const STORE_OPERATIONS = ['get', 'put', 'delete', 'range', 'count'] as const;
+export const STORE_OPERATIONS = ['get', 'put', 'delete', 'range', 'count', 'leaves', 'tombstones'] as const;
 export type StoreOperation = (typeof STORE_OPERATIONS)[number];
 
 /** What replication and anti-entropy report; the no-op below serves tests and tools. */

@@ -60,6 +60,8 @@ export class DeterministicNetwork {
   readonly sent = new Map<string, number>();
   delivered = 0;
   dropped = 0;
+  /** Sees every call as it is sent (tests that measure what a protocol sends). */
+  tap: (<M extends PeerMethod>(from: string, to: NodeHandle, method: M, request: PeerCalls[M][0]) => void) | undefined;
 
   constructor(
     readonly seed: number,
@@ -128,6 +130,7 @@ export class DeterministicNetwork {
     const sender = this.hosts.get(from)!;
     const life = sender.life;
     this.sent.set(method, (this.sent.get(method) ?? 0) + 1);
+    this.tap?.(from, to, method, request);
     return new Promise((resolve, reject) => {
       let settled = false;
       const settle = (fn: () => void): void => {
