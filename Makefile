@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export PATH := $(shell go env GOPATH 2>/dev/null)/bin:$(PATH)
 NODE_BIN := node_modules/.bin
 
-.PHONY: run test deps build test-deps clean monitor bench-observability bench
+.PHONY: run test deps build test-deps clean monitor bench-observability bench bench-storage
 
 deps: node_modules/.installed
 
@@ -49,5 +49,10 @@ clean:
 -include k8s/k8s.mk
 
 # Benchmarks of the real system, side by side (not part of make test).
+# Storage at scale on a local ring: STORAGE_ARGS="--objects 3000000 --storage redis" for the big run.
+bench-storage: build
+	$(NODE_BIN)/tsc -p bench/tsconfig.json
+	node dist/bench/storage-scale.js $(STORAGE_ARGS)
+
 bench: build
 	BENCH_NO_BUILD=1 bash bench/run.sh $(BENCH_ARGS)

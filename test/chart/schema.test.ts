@@ -30,6 +30,7 @@ const REJECTED: Case[] = [
   ['leaf set size 0', { 'config.leafSetSize': '0' }, /leafSetSize/],
   ['neighbourhood size 0', { 'config.neighborhoodSize': '0' }, /neighborhoodSize/],
   ['max value bytes 0', { 'config.maxValueBytes': '0' }, /maxValueBytes/],
+  ['negative capacity', { 'config.capacityBytes': '-1' }, /capacityBytes/],
   ['negative shutdown grace', { 'config.shutdownGraceMs': '-1' }, /shutdownGraceMs/],
   ['rpc timeout 0', { 'config.rpcTimeoutMs': '0' }, /rpcTimeoutMs/],
   ['unknown log level', { 'config.logLevel': 'chatty' }, /logLevel/],

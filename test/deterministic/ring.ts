@@ -20,6 +20,8 @@ export interface RingOptions {
   links: Partial<LinkModel>;
   /** Anti-entropy's store page (the node's default unless set). */
   scanPageObjects?: number;
+  /** Value bytes each node stores at most (no limit unless set). */
+  capacityBytes?: number;
   /** Anti-entropy's entry-by-entry threshold (the node's default unless set). */
   entrySyncObjects?: number;
 }
@@ -112,6 +114,7 @@ export class DetRing {
         tombstoneGraceMs: 600_000,
         scanPageObjects: this.options.scanPageObjects,
         entrySyncObjects: this.options.entrySyncObjects,
+        capacityBytes: this.options.capacityBytes,
       },
       SILENT,
     );

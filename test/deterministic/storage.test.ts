@@ -147,3 +147,47 @@ describe('deterministic network: stores many pages long', () => {
     expectClean(seed, 'objects short of k replicas', await ring.missingReplicas());
   });
 });
+
+describe('deterministic network: nodes with a capacity', () => {
+  it('a full replica set refuses new objects with RESOURCE_EXHAUSTED, loses nothing acknowledged, and a leave onto full nodes counts what they refused as not handed off', async () => {
+    const seed = seedFromEnv(35);
+    const ring = new DetRing(seed, { capacityBytes: 40 * 1024, antiEntropyIntervalMs: 3_600_000, links: { encode: false } });
+    for (const h of ring.create(8)) ring.start(h);
+    expectClean(seed, 'leaf sets', await ring.converge(60_000));
+    const value = 'v'.repeat(1024);
+    const capacity = 8 * 40 * 1024;
+    let attempts = 0;
+    let failed = 0;
+    let utilisationAtFirstFailure = 0;
+    const errors = new Set<string>();
+    while (attempts < 400 && failed < 20) {
+      const via = ring.live()[attempts % 8]!;
+      const r = await ring.net.settle(via.parts.dht.put(`full-${attempts}`, Buffer.from(value), ring.net.now + 10_000), 20_000);
+      attempts++;
+      if (r.ok) {
+        ring.acked.set(`full-${attempts - 1}`, { name: `full-${attempts - 1}`, guid: r.value.guid, value, version: r.value.response.version, removed: false });
+        continue;
+      }
+      if (failed === 0) utilisationAtFirstFailure = ring.live().reduce((n, d) => n + d.store.usage().bytes, 0) / capacity;
+      failed++;
+      errors.add((r.error as Error).constructor.name);
+    }
+    expect(failed).toBe(20);
+    // Each object on k = 3 nodes of 40 objects each: nothing fits past 8 * 40 / 3.
+    expect(ring.acked.size).toBeLessThanOrEqual(Math.floor((8 * 40) / 3));
+    expect([...errors]).toEqual(['ResourceExhaustedError']);
+    // Consistent hashing fills the most loaded replica sets first, well before the ring.
+    expect(utilisationAtFirstFailure).toBeGreaterThan(0.3);
+    for (const n of ring.live()) expect(n.store.usage().bytes).toBeLessThanOrEqual(40 * 1024);
+    expectClean(seed, 'acknowledged reads lost', await ring.lostReads());
+    // A graceful leave onto full nodes: what they refuse is not counted as delivered.
+    const leaver = ring.live()[4]!;
+    const held = await leaver.store.count();
+    const r = await ring.net.settle(leaver.parts.antiEntropy.handOffAll(ring.net.now + 60_000), 90_000);
+    expect(r.ok).toBe(true);
+    const { handedOff, failed: kept } = (r as { ok: true; value: { handedOff: number; failed: number } }).value;
+    expect(handedOff + kept).toBe(held);
+    expect(kept).toBeGreaterThan(0);
+    expect(await leaver.store.count()).toBe(held);
+  });
+});

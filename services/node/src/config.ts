@@ -17,6 +17,8 @@ export interface NodeConfig {
   leafSetSize: number;
   neighborhoodSize: number;
   maxValueBytes: number;
+  /** Value bytes of live objects this node stores at most; 0: no limit. */
+  capacityBytes: number;
   store: 'memory' | 'redis';
   redisUrl: string;
   replicas: number;
@@ -50,6 +52,7 @@ export const SETTINGS = {
   leafSetSize: { env: 'PASTRY_LEAF_SET_SIZE', default: '16', help: '|L|, an even number' },
   neighborhoodSize: { env: 'PASTRY_NEIGHBORHOOD_SIZE', default: '16', help: '|M|' },
   maxValueBytes: { env: 'PASTRY_MAX_VALUE_BYTES', default: '1048576', help: 'largest value accepted' },
+  capacityBytes: { env: 'PASTRY_CAPACITY_BYTES', default: '0', help: 'value bytes this node stores at most (0: no limit); a full node refuses new objects with RESOURCE_EXHAUSTED' },
   store: { env: 'PASTRY_STORE', default: 'memory', help: 'memory (embedded) or redis' },
   redisUrl: { env: 'PASTRY_REDIS_URL', default: 'redis://127.0.0.1:6379', help: 'the Redis sidecar' },
   replicas: { env: 'PASTRY_REPLICAS', default: '3', help: 'k, copies of each object' },
@@ -114,6 +117,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): NodeCon
     leafSetSize,
     neighborhoodSize: integer('neighborhoodSize', raw('neighborhoodSize'), 1, 256),
     maxValueBytes: integer('maxValueBytes', raw('maxValueBytes'), 1, 64 * 1024 * 1024),
+    capacityBytes: integer('capacityBytes', raw('capacityBytes'), 0, Number.MAX_SAFE_INTEGER),
     store,
     redisUrl: raw('redisUrl'),
     replicas,

@@ -76,6 +76,8 @@ export const REPLICATION = {
   maxDigestScanObjects: 40_000,
   /** Objects pushed or pulled per peer per anti-entropy round. */
   maxRepairsPerPeerPerRound: 1024,
+  /** Pause before the next anti-entropy round while the last one left work over its budgets. */
+  backlogPauseMs: 100,
   /** Objects handed off per anti-entropy round. */
   maxHandoffPerRound: 4096,
   /** Entries one ListObjects answer carries at most. */

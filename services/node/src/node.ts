@@ -63,6 +63,7 @@ export class PastryNode {
     this.antiEntropy = parts.antiEntropy;
     this.dht = parts.dht;
     this.telemetry.watchReplication(this.antiEntropy.stats);
+    this.telemetry.watchCapacity(config.capacityBytes);
     this.rpc = new RpcServer(
       dhtService({ dht: this.dht, overlay: this.overlay, store: this.store, log: this.log, telemetry: this.telemetry.rpc, now: clock.now }),
       peerService({ overlay: this.overlay, log: this.log, telemetry: this.telemetry.rpc, now: clock.now, rpcTimeoutMs: config.rpcTimeoutMs }),
@@ -130,6 +131,8 @@ export interface DhtParts {
 }
 
 export type DhtSettings = Pick<NodeConfig, 'replicas' | 'writeQuorum' | 'rpcTimeoutMs' | 'maxValueBytes' | 'antiEntropyIntervalMs' | 'tombstoneGraceMs'> & {
+  /** Value bytes of live objects the node stores at most; 0 or unset: no limit. */
+  capacityBytes?: number;
   /** Objects read from the store at a time (REPLICATION.scanPageObjects unless set; tests make it small). */
   scanPageObjects?: number;
   /** A differing range this small is compared entry by entry (REPLICATION.entrySyncObjects unless set). */
@@ -145,7 +148,7 @@ export function assembleDht(overlay: Overlay, store: Store, config: DhtSettings,
     deliver: (m) => dht!.deliver(m),
     receive: (from, payload) => dht!.receive(from, payload),
   });
-  const local = new ReplicaStore(store);
+  const local = new ReplicaStore(store, config.capacityBytes ?? 0);
   const replication = new Replication(endpoint, local, config, endpoint, log);
   const antiEntropy = new AntiEntropy(
     endpoint,

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { bucketOf } from '../../../services/node/src/dht/anti-entropy';
 import { ReplicaStore, isIntact } from '../../../services/node/src/dht/replica-store';
+import { ResourceExhaustedError } from '../../../services/node/src/errors';
 import { batches } from '../../../services/node/src/dht/replication';
 import { MemoryStore } from '../../../services/node/src/store/memory-store';
 import { object } from '../../compliance/store-compliance';
@@ -9,6 +10,20 @@ const hash = (b: Buffer | string) => createHash('sha256').update(b).digest('hex'
 
 describe('ReplicaStore', () => {
   const guid = 'a'.repeat(32);
+
+  it('refuses a write that would grow its live bytes past the capacity, never a tombstone or a shrinking write', async () => {
+    const r = new ReplicaStore(new MemoryStore(), 100);
+    await r.apply(object('1'.repeat(32), 'x'.repeat(60)));
+    await expect(r.apply(object('2'.repeat(32), 'y'.repeat(41)))).rejects.toBeInstanceOf(ResourceExhaustedError);
+    expect((await r.read('2'.repeat(32))).object).toBeUndefined();
+    expect((await r.apply(object('2'.repeat(32), 'y'.repeat(40)))).result).toBe('applied');
+    expect(r.store.usage().bytes).toBe(100);
+    // Full: an overwrite no larger, and a remove, still go through.
+    expect((await r.apply(object('1'.repeat(32), 'z'.repeat(60), { version: 2 }))).result).toBe('applied');
+    expect((await r.apply(object('2'.repeat(32), '', { version: 2, tombstone: true }))).result).toBe('applied');
+    expect(r.store.usage().bytes).toBe(60);
+    expect((await r.apply(object('3'.repeat(32), 'w'.repeat(40)))).result).toBe('applied');
+  });
 
   it('applies a newer version and ignores an older or equal one, saying which (last writer wins)', async () => {
     const r = new ReplicaStore(new MemoryStore());

@@ -64,6 +64,8 @@ export class AntiEntropy {
   private running: Promise<void> | undefined;
   /** Set by stop(): a round in progress ends after the page it is on. */
   private stopping = false;
+  /** The last round ran out of budget (repairs, handoff, tombstones): the next one comes soon. */
+  private backlog = false;
 
   constructor(
     private readonly endpoint: Endpoint,
@@ -78,7 +80,8 @@ export class AntiEntropy {
     if (this.cancelTimer) return;
     this.stopping = false;
     const arm = (): void => {
-      this.cancelTimer = this.endpoint.setTimer(this.config.intervalMs, () => {
+      const wait = this.backlog ? Math.min(REPLICATION.backlogPauseMs, this.config.intervalMs) : this.config.intervalMs;
+      this.cancelTimer = this.endpoint.setTimer(wait, () => {
         void this.round().finally(() => {
           if (this.cancelTimer) arm();
         });
@@ -101,6 +104,7 @@ export class AntiEntropy {
   }
 
   private async runRound(): Promise<void> {
+    this.backlog = false;
     if (!this.endpoint.ready || !this.local.healthy()) return;
     try {
       await this.collectTombstones();
@@ -129,6 +133,7 @@ export class AntiEntropy {
   /** Tombstones past their grace, a page a round, read from the store's tombstone index. */
   private async collectTombstones(): Promise<void> {
     const old = await this.local.store.tombstones(this.clock.now() - this.config.tombstoneGraceMs, this.pageSize);
+    if (old.length === this.pageSize) this.backlog = true;
     for (const o of old) {
       if (this.stopping) return;
       if (await this.local.dropIfUnchanged(o)) this.stats.tombstonesCollected++;
@@ -170,7 +175,10 @@ export class AntiEntropy {
           else if (budget > 0) {
             const shared = await this.local.store.range(r.from, r.to, REPLICATION.maxDigestScanObjects, { values: false });
             budget -= await this.syncWith(peer, shared, r, unsure, budget);
-          } else unsure.ranges.push(r);
+          } else {
+            unsure.ranges.push(r);
+            this.backlog = true;
+          }
         }
       }
       level = next;
@@ -186,6 +194,7 @@ export class AntiEntropy {
       if (budget <= 0) break;
       const objects = await this.local.store.range(r.from, r.to, budget, { values: false });
       budget -= objects.length;
+      if (budget <= 0) this.backlog = true;
       for (const object of objects) {
         const targets = this.endpoint.replicaSet(object.guid, this.config.replicas);
         if (!targets.some((n) => n.id === self)) batch.push({ object, targets });

@@ -1,5 +1,5 @@
 import { REPLICATION } from '../constants';
-import { InvalidArgumentError } from '../errors';
+import { InvalidArgumentError, ResourceExhaustedError } from '../errors';
 import type { ObjectMeta } from '../gen/pastry/v1/dht_peer';
 import { keyFromBytes } from '../overlay/codec';
 import type { AntiEntropy } from './anti-entropy';
@@ -38,14 +38,26 @@ export class DhtPeerHandlers {
     let stale = 0;
     let replacedLive = 0;
     const newer: ObjectMeta[] = [];
+    const refused: Buffer[] = [];
+    let full: ResourceExhaustedError | undefined;
     for (const o of objects) {
-      const { result, previous } = await this.local.apply(o);
+      let outcome;
+      try {
+        outcome = await this.local.apply(o);
+      } catch (error) {
+        if (!(error instanceof ResourceExhaustedError)) throw error;
+        full = error;
+        refused.push(Buffer.from(o.guid, 'hex'));
+        continue;
+      }
+      const { result, previous } = outcome;
       if (result === 'applied') applied++;
       else stale++;
       if (result === 'applied' && previous && !previous.tombstone) replacedLive++;
       if (result === 'newer') newer.push(toMeta(previous!));
     }
-    return { applied, stale, replacedLive, newer };
+    if (full && applied + stale === 0) throw full;
+    return { applied, stale, replacedLive, newer, refused };
   }
 
   async fetchReplicas(req: DhtCalls['fetchReplicas'][0]): Promise<DhtCalls['fetchReplicas'][1]> {

@@ -1,6 +1,6 @@
 import type { Id } from '../core/id';
 import { compareVersions } from '../core/replicas';
-import { UnavailableError } from '../errors';
+import { ResourceExhaustedError, UnavailableError } from '../errors';
 import type { Store, StoredObject } from '../store/store';
 import { sha256 } from './guid';
 
@@ -14,7 +14,11 @@ export type ApplyResult = 'applied' | 'same' | 'newer';
 export class ReplicaStore {
   private readonly locks = new Map<Id, Promise<unknown>>();
 
-  constructor(readonly store: Store) {}
+  constructor(
+    readonly store: Store,
+    /** Value bytes of live objects held at most; 0: no limit. */
+    readonly capacityBytes = 0,
+  ) {}
 
   healthy(): boolean {
     return this.store.healthy();
@@ -29,6 +33,7 @@ export class ReplicaStore {
       const order = previous ? compareVersions(previous, object) : -1;
       const kept = order >= 0 && isIntact(previous!);
       if (kept) return { result: order > 0 ? ('newer' as const) : ('same' as const), previous };
+      this.checkRoom(object, previous);
       await this.store.put(object);
       return { result: 'applied' as const, previous };
     });
@@ -50,6 +55,16 @@ export class ReplicaStore {
       if (!current || compareVersions(current, expected) !== 0) return false;
       return this.store.delete(expected.guid);
     });
+  }
+
+  /** A write that grows the live bytes past the capacity is refused; tombstones and shrinking writes never are. */
+  private checkRoom(object: StoredObject, previous: StoredObject | undefined): void {
+    if (this.capacityBytes <= 0 || object.tombstone) return;
+    const growth = object.size - (previous && !previous.tombstone ? previous.size : 0);
+    const used = this.store.usage().bytes;
+    if (growth > 0 && used + growth > this.capacityBytes) {
+      throw new ResourceExhaustedError(`this node's store is full: ${used} of ${this.capacityBytes} bytes used, ${growth} more asked`);
+    }
   }
 
   private checkHealthy(): void {

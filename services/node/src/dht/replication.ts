@@ -2,7 +2,7 @@ import type { Id } from '../core/id';
 import type { NodeHandle } from '../core/node-handle';
 import { compareVersions, majority } from '../core/replicas';
 import { REPLICATION } from '../constants';
-import { UnavailableError } from '../errors';
+import { ResourceExhaustedError, UnavailableError } from '../errors';
 import type { Logger } from '../logger';
 import type { Endpoint } from '../overlay/common-api';
 import { toNodeInfo } from '../overlay/codec';
@@ -83,6 +83,7 @@ export class Replication {
     return new Promise((resolve, reject) => {
       let acks = 0;
       let failures = 0;
+      let full = 0;
       let newest: number | undefined;
       let replacedLive = false;
       let settled = false;
@@ -94,6 +95,7 @@ export class Replication {
         } else if (failures > targets.length - need) {
           settled = true;
           if (newest !== undefined) reject(new SupersededError(newest));
+          else if (full > 0 && failures - full <= targets.length - need) reject(new ResourceExhaustedError(`only ${acks} of ${targets.length} replicas confirmed the write: ${full} are full`));
           else reject(new UnavailableError(`only ${acks} of ${targets.length} replicas confirmed the write; ${need} are needed`));
         }
       };
@@ -111,6 +113,7 @@ export class Replication {
           },
           (error: unknown) => {
             failures++;
+            if (error instanceof ResourceExhaustedError) full++;
             // Liveness is the maintenance loop's call: a live peer whose store is down fails too.
             this.log.debug('replica_write_failed', { peer: target.name || target.id, error: String(error) });
             done();
@@ -140,6 +143,8 @@ export class Replication {
     for (const batch of batches(objects)) {
       const res = await callDht(this.endpoint, target, 'storeReplicas', { sender: toNodeInfo(this.endpoint.self), objects: batch.map(toRecord) }, deadline);
       applied += res.applied + res.stale;
+      // Not delivered: a handoff must keep these, a repair tries again.
+      if (res.refused.length > 0) throw new ResourceExhaustedError(`${target.name || target.address} is full: refused ${res.refused.length} of ${batch.length} objects`);
     }
     return applied;
   }

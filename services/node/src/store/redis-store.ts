@@ -1,6 +1,6 @@
 import Redis from 'ioredis';
 import type { Id } from '../core/id';
-import { UnavailableError } from '../errors';
+import { ResourceExhaustedError, UnavailableError } from '../errors';
 import type { RangeOptions, Store, StoredObject, StoreUsage } from './store';
 import { DIGEST_BYTES, LEAF_DIGITS, type LeafDigest } from './tree';
 
@@ -319,6 +319,8 @@ export class RedisStore implements Store {
     try {
       return await p;
     } catch (error) {
+      // maxmemory reached (noeviction): full, not away.
+      if (/^OOM /.test((error as Error).message)) throw new ResourceExhaustedError(`redis: ${(error as Error).message}`);
       throw new UnavailableError(`redis: ${(error as Error).message}`);
     }
   }

@@ -36,7 +36,7 @@ export interface StoreContents {
 }
 
 /**
- * pastry_store_objects, pastry_store_bytes, pastry_store_up,
+ * pastry_store_objects, pastry_store_bytes, pastry_store_capacity_bytes, pastry_store_utilization, pastry_store_up,
  * pastry_store_operation_duration_seconds{operation,store}, pastry_under_replicated_objects,
  * pastry_antientropy_repairs_total, pastry_handoff_objects_total.
  */
@@ -46,6 +46,7 @@ export class StorageMetrics implements StorageEvents {
   private readonly underReplicated: Gauge;
   private readonly duration: Histogram<'operation' | 'store'>;
   private contents: StoreContents | undefined;
+  private capacity = 0;
   private replication: ReplicationStats | undefined;
   private seen = { repaired: 0, handedOff: 0 };
 
@@ -65,6 +66,22 @@ export class StorageMetrics implements StorageEvents {
       registers: [registry],
       collect() {
         this.set(self.contents?.bytes() ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'pastry_store_capacity_bytes',
+      help: 'Value bytes this node stores at most (PASTRY_CAPACITY_BYTES); 0: no limit.',
+      registers: [registry],
+      collect() {
+        this.set(self.capacity);
+      },
+    });
+    new Gauge({
+      name: 'pastry_store_utilization',
+      help: 'Share of the capacity in use (live value bytes over PASTRY_CAPACITY_BYTES); 0 without a limit.',
+      registers: [registry],
+      collect() {
+        this.set(self.capacity > 0 ? (self.contents?.bytes() ?? 0) / self.capacity : 0);
       },
     });
     new Gauge({
@@ -109,6 +126,10 @@ export class StorageMetrics implements StorageEvents {
     this.underReplicated.set(0);
     this.repairs.inc(0);
     this.handoffs.inc(0);
+  }
+
+  watchCapacity(bytes: number): void {
+    this.capacity = bytes;
   }
 
   /** Reads objects and bytes from here on every scrape; zeroes the latency series of this store kind. */

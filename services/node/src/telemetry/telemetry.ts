@@ -65,6 +65,11 @@ export class Telemetry {
     this.metrics.storage.watchReplication(stats);
   }
 
+  /** The store's capacity, for pastry_store_capacity_bytes and pastry_store_utilization. */
+  watchCapacity(bytes: number): void {
+    this.metrics.storage.watchCapacity(bytes);
+  }
+
   /** The store, timed and traced, with its objects and bytes counted. */
   instrumentStore(store: Store): Store {
     return new InstrumentedStore(store, this.metrics.storage, this.tracing.tracer);
