@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export PATH := $(shell go env GOPATH 2>/dev/null)/bin:$(PATH)
 NODE_BIN := node_modules/.bin
 
-.PHONY: run test deps build test-deps clean monitor bench-observability bench bench-storage
+.PHONY: run test deps build test-deps clean monitor bench-observability bench bench-storage bench-store-memory
 
 deps: node_modules/.installed
 
@@ -53,6 +53,11 @@ clean:
 bench-storage: build
 	$(NODE_BIN)/tsc -p bench/tsconfig.json
 	node dist/bench/storage-scale.js $(STORAGE_ARGS)
+
+# Bytes per stored object beyond its value, memory and Redis store.
+bench-store-memory: build
+	$(NODE_BIN)/tsc -p bench/tsconfig.json
+	node --expose-gc dist/bench/store-memory.js $(STORE_MEMORY_ARGS)
 
 bench: build
 	BENCH_NO_BUILD=1 bash bench/run.sh $(BENCH_ARGS)

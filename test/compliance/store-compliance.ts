@@ -48,6 +48,19 @@ export function storeCompliance(name: string, create: () => Promise<Store>, dest
       expect(await store.count()).toBe(1);
     });
 
+    it('keeps any writer and hash text as given, hex or not, and large versions exactly', async () => {
+      const o = object('7'.repeat(32), 'x', { writer: 'Not-Hex-Writer', hash: '', version: Number.MAX_SAFE_INTEGER, createdAt: 1_800_000_000_123 });
+      await store.put(o);
+      expect(await store.get(o.guid)).toEqual(o);
+      const upper = object('8'.repeat(32), 'y', { writer: 'AB'.repeat(16), hash: 'CD'.repeat(32) });
+      await store.put(upper);
+      expect(await store.get(upper.guid)).toEqual(upper);
+      expect((await store.range('7'.repeat(32), '8'.repeat(32), 10, { values: false })).map((r) => [r.writer, r.hash, r.version])).toEqual([
+        ['Not-Hex-Writer', '', Number.MAX_SAFE_INTEGER],
+        ['AB'.repeat(16), 'CD'.repeat(32), 1],
+      ]);
+    });
+
     it('overwrites an object in place', async () => {
       await store.put(object('2'.repeat(32), 'first'));
       await store.put(object('2'.repeat(32), 'second', { version: 2, tombstone: true }));

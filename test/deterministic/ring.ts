@@ -20,6 +20,9 @@ export interface RingOptions {
   links: Partial<LinkModel>;
   /** Anti-entropy's store page (the node's default unless set). */
   scanPageObjects?: number;
+  /** Lease on copies cached along a read's route, and the cache's bytes (no caching unless set). */
+  cacheLeaseMs?: number;
+  cacheBytes?: number;
   /** Value bytes each node stores at most (no limit unless set). */
   capacityBytes?: number;
   /** Anti-entropy's entry-by-entry threshold (the node's default unless set). */
@@ -115,6 +118,8 @@ export class DetRing {
         scanPageObjects: this.options.scanPageObjects,
         entrySyncObjects: this.options.entrySyncObjects,
         capacityBytes: this.options.capacityBytes,
+        cacheLeaseMs: this.options.cacheLeaseMs,
+        cacheBytes: this.options.cacheBytes,
       },
       SILENT,
     );

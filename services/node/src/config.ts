@@ -19,6 +19,10 @@ export interface NodeConfig {
   maxValueBytes: number;
   /** Value bytes of live objects this node stores at most; 0: no limit. */
   capacityBytes: number;
+  /** Lease on copies cached along a read's route (0: no caching). */
+  cacheLeaseMs: number;
+  /** Bytes of cached copies a node keeps at most. */
+  cacheBytes: number;
   store: 'memory' | 'redis';
   redisUrl: string;
   replicas: number;
@@ -52,6 +56,8 @@ export const SETTINGS = {
   leafSetSize: { env: 'PASTRY_LEAF_SET_SIZE', default: '16', help: '|L|, an even number' },
   neighborhoodSize: { env: 'PASTRY_NEIGHBORHOOD_SIZE', default: '16', help: '|M|' },
   maxValueBytes: { env: 'PASTRY_MAX_VALUE_BYTES', default: '1048576', help: 'largest value accepted' },
+  cacheLeaseMs: { env: 'PASTRY_CACHE_LEASE_MS', default: '2000', help: 'how long nodes on a read\'s route may serve the copy they passed (0: no caching)' },
+  cacheBytes: { env: 'PASTRY_CACHE_BYTES', default: '16777216', help: 'bytes of such cached copies a node keeps at most' },
   capacityBytes: { env: 'PASTRY_CAPACITY_BYTES', default: '0', help: 'value bytes this node stores at most (0: no limit); a full node refuses new objects with RESOURCE_EXHAUSTED' },
   store: { env: 'PASTRY_STORE', default: 'memory', help: 'memory (embedded) or redis' },
   redisUrl: { env: 'PASTRY_REDIS_URL', default: 'redis://127.0.0.1:6379', help: 'the Redis sidecar' },
@@ -118,6 +124,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): NodeCon
     neighborhoodSize: integer('neighborhoodSize', raw('neighborhoodSize'), 1, 256),
     maxValueBytes: integer('maxValueBytes', raw('maxValueBytes'), 1, 64 * 1024 * 1024),
     capacityBytes: integer('capacityBytes', raw('capacityBytes'), 0, Number.MAX_SAFE_INTEGER),
+    cacheLeaseMs: integer('cacheLeaseMs', raw('cacheLeaseMs'), 0, 600_000),
+    cacheBytes: integer('cacheBytes', raw('cacheBytes'), 0, Number.MAX_SAFE_INTEGER),
     store,
     redisUrl: raw('redisUrl'),
     replicas,

@@ -93,5 +93,12 @@ export const REPLICATION = {
   syncFanout: 8,
 } as const;
 
+export const CACHE = {
+  /** Leases one replica holds on record at most; past it, reads are answered without one. */
+  maxLeases: 100_000,
+  /** Nodes that may cache one object under this replica's leases at once. */
+  maxHoldersPerObject: 256,
+} as const;
+
 /** Trailer on every error a gRPC handler answers with: the node is alive and refused, so the caller must not take it for a dead peer. */
 export const REFUSAL_TRAILER = 'pastry-refusal';

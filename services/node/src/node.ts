@@ -64,6 +64,7 @@ export class PastryNode {
     this.dht = parts.dht;
     this.telemetry.watchReplication(this.antiEntropy.stats);
     this.telemetry.watchCapacity(config.capacityBytes);
+    this.telemetry.watchCache(this.dht.cache);
     this.rpc = new RpcServer(
       dhtService({ dht: this.dht, overlay: this.overlay, store: this.store, log: this.log, telemetry: this.telemetry.rpc, now: clock.now }),
       peerService({ overlay: this.overlay, log: this.log, telemetry: this.telemetry.rpc, now: clock.now, rpcTimeoutMs: config.rpcTimeoutMs }),
@@ -133,6 +134,10 @@ export interface DhtParts {
 export type DhtSettings = Pick<NodeConfig, 'replicas' | 'writeQuorum' | 'rpcTimeoutMs' | 'maxValueBytes' | 'antiEntropyIntervalMs' | 'tombstoneGraceMs'> & {
   /** Value bytes of live objects the node stores at most; 0 or unset: no limit. */
   capacityBytes?: number;
+  /** Lease on copies cached along a read's route; 0 or unset: no caching. */
+  cacheLeaseMs?: number;
+  /** Bytes of cached copies kept at most. */
+  cacheBytes?: number;
   /** Objects read from the store at a time (REPLICATION.scanPageObjects unless set; tests make it small). */
   scanPageObjects?: number;
   /** A differing range this small is compared entry by entry (REPLICATION.entrySyncObjects unless set). */
@@ -145,6 +150,8 @@ export function assembleDht(overlay: Overlay, store: Store, config: DhtSettings,
   const endpoint = overlay.register({
     id: 'dht',
     forward: (m, next) => dht!.forward(m, next),
+    returned: (m, reply) => dht!.returned(m, reply),
+    update: () => dht!.update(),
     deliver: (m) => dht!.deliver(m),
     receive: (from, payload) => dht!.receive(from, payload),
   });
@@ -158,8 +165,10 @@ export function assembleDht(overlay: Overlay, store: Store, config: DhtSettings,
     endpoint,
     log,
   );
-  dht = new Dht(endpoint, config);
-  const handlers = new DhtPeerHandlers(local, antiEntropy, config.maxValueBytes);
+  dht = new Dht(endpoint, { ...config, cacheLeaseMs: config.cacheLeaseMs ?? 0, cacheBytes: config.cacheBytes ?? 0 });
+  const cache = dht.cache;
+  local.onChange = (guid, newer) => dht!.revoke(guid, newer);
+  const handlers = new DhtPeerHandlers(local, antiEntropy, config.maxValueBytes, (guid, newer) => cache.invalidate(guid, newer, endpoint.now()));
   dht.attach(local, replication, (_from, payload) => handlers.receive(payload));
   return { local, replication, antiEntropy, dht };
 }

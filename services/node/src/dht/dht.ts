@@ -1,21 +1,28 @@
 import { type Id } from '../core/id';
 import type { NodeHandle } from '../core/node-handle';
-import { LIMITS } from '../constants';
 import { InvalidArgumentError, NotFoundError, ResourceExhaustedError, UnavailableError } from '../errors';
 import { DhtOperation, DhtRouted, DhtRoutedReply } from '../gen/pastry/v1/dht_peer';
 import type { Key } from '../gen/pastry/v1/dht';
 import type { NodeInfo } from '../gen/pastry/v1/common';
 import type { Application, Endpoint, ForwardDecision, RoutedMessage } from '../overlay/common-api';
-import { keyFromBytes, toNodeInfo } from '../overlay/codec';
+import { fromNodeInfo, keyFromBytes, toNodeInfo } from '../overlay/codec';
+import { CACHE, LIMITS } from '../constants';
+import { LeaseTable, RouteCache, type Versioned } from './cache';
+import { callDht, DHT_APP } from './peer-messages';
 import type { StoredObject } from '../store/store';
 import { guidForContent, guidForName, sha256 } from './guid';
-import { DHT_APP } from './peer-messages';
 import type { ReplicaStore } from './replica-store';
 import { SupersededError, type Replication, type WriteOutcome } from './replication';
 
 export interface DhtConfig {
   maxValueBytes: number;
   replicas: number;
+  /** How long a read's answer may be cached on its way back (0: no caching). */
+  cacheLeaseMs?: number;
+  /** Bytes of cached copies this node keeps at most. */
+  cacheBytes?: number;
+  /** One revocation call's limit. */
+  rpcTimeoutMs?: number;
 }
 
 /** The outcome of an operation at the node that serves it. */
@@ -25,6 +32,9 @@ export interface Delivery {
   /** Replicas that confirmed a write. */
   acknowledged: number;
   version: number;
+  /** Get: the lease granted on the copy (0: do not cache), and the copy's writer. */
+  leaseMs?: number;
+  writer?: Id;
 }
 
 export interface Routed {
@@ -54,11 +64,24 @@ export class Dht implements Application {
   private replication!: Replication;
   private local!: ReplicaStore;
   private receiver: ((from: NodeHandle, payload: Buffer) => Promise<Buffer>) | undefined;
+  /** Copies this node keeps of objects it passed reads for (it is not their replica). */
+  readonly cache: RouteCache;
+  /** Leases this node granted, as a replica, on the copies others cache. */
+  readonly leases: LeaseTable;
+  /** When this node forwarded a read: a cached copy's lease counts from before it was granted. */
+  private readonly forwardedAt = new WeakMap<RoutedMessage, number>();
+  private readonly revoking = new Map<Id, Promise<void>>();
+  /** When this node's leaf set last changed: it may have become the root of keys since. */
+  private leafSetChangedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     readonly endpoint: Endpoint,
     private readonly config: DhtConfig,
-  ) {}
+  ) {
+    const leaseMs = config.cacheLeaseMs ?? 0;
+    this.cache = new RouteCache(config.cacheBytes ?? 0, leaseMs);
+    this.leases = new LeaseTable(this.cache.enabled ? leaseMs : 0, CACHE.maxLeases, CACHE.maxHoldersPerObject);
+  }
 
   /** The parts that need the endpoint first: the node wires them in. */
   attach(local: ReplicaStore, replication: Replication, receive: (from: NodeHandle, payload: Buffer) => Promise<Buffer>): void {
@@ -103,7 +126,7 @@ export class Dht implements Application {
     if (this.leaving && (operation === DhtOperation.DHT_OPERATION_PUT || operation === DhtOperation.DHT_OPERATION_REMOVE)) {
       throw new UnavailableError('this node is leaving the ring; send writes to another node');
     }
-    const payload = Buffer.from(DhtRouted.encode({ operation, value, contentAddressed }).finish());
+    const payload = Buffer.from(DhtRouted.encode({ operation, value, contentAddressed, origin: toNodeInfo(this.endpoint.self) }).finish());
     const result = await this.endpoint.route(guid, payload, { deadline, context });
     const reply = DhtRoutedReply.decode(result.reply);
     return {
@@ -112,19 +135,105 @@ export class Dht implements Application {
     };
   }
 
-  /** On the route, before the root: a node holding an intact replica answers a read. */
+  /**
+   * On the route, before the root: a node holding an intact replica answers a read, and so
+   * does a node holding a cached copy under an unexpired lease.
+   */
   async forward(message: RoutedMessage, next: NodeHandle | undefined): Promise<ForwardDecision> {
-    if (next === undefined || !this.local.healthy()) return { action: 'continue' };
+    if (next === undefined) return { action: 'continue' };
     const req = decodeRouted(message.payload);
     if (req.operation !== DhtOperation.DHT_OPERATION_GET) return { action: 'continue' };
-    if (!this.endpoint.replicaSet(message.key, this.config.replicas).some((n) => n.id === this.endpoint.self.id)) return { action: 'continue' };
+    const now = this.clock.now();
+    if (!this.endpoint.replicaSet(message.key, this.config.replicas).some((n) => n.id === this.endpoint.self.id)) {
+      const cached = this.cache.get(message.key, now);
+      if (cached) return { action: 'answer', reply: encodeDelivery({ found: true, value: cached.value, acknowledged: 0, version: cached.version }) };
+      if (this.cache.enabled) this.forwardedAt.set(message, now);
+      return { action: 'continue' };
+    }
+    if (!this.local.healthy()) return { action: 'continue' };
+    // Served by a replica other than the root: no lease, since only the root, which
+    // coordinates every write, can revoke its leases before the write is acknowledged.
     const { object } = await this.local.read(message.key);
     if (!object || object.tombstone) return { action: 'continue' };
     return { action: 'answer', reply: encodeDelivery({ found: true, value: object.value, acknowledged: 0, version: object.version }) };
   }
 
+  update(): void {
+    this.leafSetChangedAt = this.clock.now();
+  }
+
+  /**
+   * A root that may be new to a key does not know the leases its predecessor granted: its
+   * writes wait until any such lease has run out. That is one lease after its leaf set
+   * changed, or a whole lease when a closer node is still in its leaf set (only suspected,
+   * so routing delivered here in its place).
+   */
+  private async outwaitPredecessor(guid: Id): Promise<void> {
+    if (this.leases.leaseMs <= 0) return;
+    const closest = this.endpoint.replicaSet(guid, 1)[0];
+    const since = closest && closest.id !== this.endpoint.self.id ? this.clock.now() : this.leafSetChangedAt;
+    const wait = since + this.leases.leaseMs - this.clock.now();
+    if (wait > 0) await new Promise<void>((resolve) => this.endpoint.setTimer(wait, resolve));
+  }
+
+  /** A read's answer passing back through this node: cached under the lease that came with it. */
+  returned(message: RoutedMessage, reply: Buffer): void {
+    const at = this.forwardedAt.get(message);
+    if (at === undefined) return;
+    const r = DhtRoutedReply.decode(reply);
+    if (!r.found || r.leaseMs === 0 || r.writer.length !== 16) return;
+    this.cache.put(message.key, { value: Buffer.from(r.value), version: Number(r.version), writer: r.writer.toString('hex'), tombstone: false }, at + r.leaseMs, this.clock.now());
+  }
+
+  /**
+   * At the root: leases for the nodes the answer will pass through (the entry node and the
+   * hops), on record before the copy is read, so that a write revokes them.
+   */
+  private grant(message: RoutedMessage, req: DhtRouted): number {
+    if (this.leases.leaseMs <= 0) return 0;
+    const self = this.endpoint.self.id;
+    const holders = new Map<Id, NodeHandle>();
+    const origin = req.origin ? safeNode(req.origin) : undefined;
+    for (const n of [...(origin ? [origin] : []), ...message.hops]) if (n.id !== self) holders.set(n.id, n);
+    return this.leases.grant(message.key, [...holders.values()], this.clock.now());
+  }
+
+  /**
+   * Revokes the leases this replica granted on `guid` before a newer copy (or none, when it
+   * drops its copy) takes effect: each holder is told, and one that does not answer is
+   * waited out until its lease ends.
+   */
+  async revoke(guid: Id, newer: Versioned): Promise<void> {
+    // A revocation already under way (the root's own replica write) is waited for too.
+    const prior = this.revoking.get(guid);
+    const leases = this.leases.take(guid, this.clock.now());
+    if (!prior && leases.length === 0) return;
+    const both = Promise.all([prior, leases.length > 0 ? this.sendRevocations(guid, newer, leases) : undefined]).then(() => undefined);
+    this.revoking.set(guid, both);
+    try {
+      await both;
+    } finally {
+      if (this.revoking.get(guid) === both) this.revoking.delete(guid);
+    }
+  }
+
+  private async sendRevocations(guid: Id, newer: Versioned, leases: { holder: NodeHandle; until: number }[]): Promise<void> {
+    const request = { guid: Buffer.from(guid, 'hex'), version: newer.version, writer: Buffer.from(newer.writer.padEnd(32, '0'), 'hex'), tombstone: newer.tombstone };
+    await Promise.all(
+      leases.map(async ({ holder, until }) => {
+        try {
+          await callDht(this.endpoint, holder, 'invalidateCache', request, Math.min(until, this.clock.now() + (this.config.rpcTimeoutMs ?? 2000)));
+        } catch {
+          const wait = until - this.clock.now();
+          if (wait > 0) await new Promise<void>((resolve) => this.endpoint.setTimer(wait, resolve));
+        }
+      }),
+    );
+  }
+
   async deliver(message: RoutedMessage): Promise<Buffer> {
-    return encodeDelivery(await this.serve(message.key, decodeRouted(message.payload), message.deadline));
+    const req = decodeRouted(message.payload);
+    return encodeDelivery(await this.serve(message.key, req, message.deadline, req.operation === DhtOperation.DHT_OPERATION_GET ? this.grant(message, req) : 0));
   }
 
   receive(from: NodeHandle, payload: Buffer): Promise<Buffer> {
@@ -133,14 +242,14 @@ export class Dht implements Application {
   }
 
   /** At the root: the operation, coordinated across the replicas. */
-  async serve(guid: Id, req: DhtRouted, deadline: number): Promise<Delivery> {
+  async serve(guid: Id, req: DhtRouted, deadline: number, leaseMs = 0): Promise<Delivery> {
     switch (req.operation) {
       case DhtOperation.DHT_OPERATION_ROUTE:
         return { found: false, value: EMPTY, acknowledged: 0, version: 0 };
       case DhtOperation.DHT_OPERATION_PUT:
         return this.coordinatePut(guid, req, deadline);
       case DhtOperation.DHT_OPERATION_GET:
-        return this.coordinateGet(guid, deadline);
+        return this.coordinateGet(guid, deadline, leaseMs);
       case DhtOperation.DHT_OPERATION_REMOVE:
         return this.coordinateRemove(guid, deadline);
       default:
@@ -216,13 +325,16 @@ export class Dht implements Application {
             },
       deadline,
     );
+    // No cached copy of an older version outlives the acknowledgement.
+    await Promise.all([this.revoke(guid, object), this.outwaitPredecessor(guid)]);
     return { found: outcome.replacedLive, value: EMPTY, acknowledged: outcome.acknowledged, version: object.version };
   }
 
-  private async coordinateGet(guid: Id, deadline: number): Promise<Delivery> {
+  private async coordinateGet(guid: Id, deadline: number, leaseMs: number): Promise<Delivery> {
     const { object: local, ok: localOk } = await this.localRead(guid);
-    if (local && !local.tombstone) return { found: true, value: local.value, acknowledged: 0, version: local.version };
+    if (local && !local.tombstone) return { found: true, value: local.value, acknowledged: 0, version: local.version, leaseMs, writer: local.writer };
     const { newest, answered, needed } = await this.replication.readFromReplicas(guid, local, deadline);
+    // Found on another replica only: this node's lease does not cover it.
     if (newest && !newest.tombstone) return { found: true, value: newest.value, acknowledged: 0, version: newest.version };
     // Replicas that did not answer may hold it: that is not an absence, and never a NOT_FOUND.
     const heard = answered + (localOk ? 1 : 0);
@@ -246,6 +358,7 @@ export class Dht implements Application {
       }),
       deadline,
     );
+    await Promise.all([this.revoke(guid, tombstone), this.outwaitPredecessor(guid)]);
     const found = outcome.replacedLive || (previous !== undefined && !previous.tombstone);
     return { found, value: EMPTY, acknowledged: outcome.acknowledged, version: tombstone.version };
   }
@@ -266,7 +379,17 @@ function decodeRouted(payload: Buffer): DhtRouted {
 }
 
 function encodeDelivery(d: Delivery): Buffer {
-  return Buffer.from(DhtRoutedReply.encode({ found: d.found, value: d.value, acknowledged: d.acknowledged, version: d.version }).finish());
+  return Buffer.from(
+    DhtRoutedReply.encode({ found: d.found, value: d.value, acknowledged: d.acknowledged, version: d.version, leaseMs: d.leaseMs ?? 0, writer: d.writer ? Buffer.from(d.writer, 'hex') : EMPTY }).finish(),
+  );
+}
+
+function safeNode(info: NodeInfo): NodeHandle | undefined {
+  try {
+    return fromNodeInfo(info, 'origin');
+  } catch {
+    return undefined;
+  }
 }
 
 /** A Key names exactly one of a 16-byte GUID or a non-empty name. */

@@ -3,6 +3,7 @@ import { InvalidArgumentError, ResourceExhaustedError } from '../errors';
 import type { ObjectMeta } from '../gen/pastry/v1/dht_peer';
 import { keyFromBytes } from '../overlay/codec';
 import type { AntiEntropy } from './anti-entropy';
+import type { Versioned } from './cache';
 import { decodeDirect, encodeReply, type DhtCalls } from './peer-messages';
 import { fromRecord, toMeta, toRecord } from './records';
 import type { ReplicaStore } from './replica-store';
@@ -13,6 +14,8 @@ export class DhtPeerHandlers {
     private readonly local: ReplicaStore,
     private readonly antiEntropy: AntiEntropy,
     private readonly maxValueBytes: number,
+    /** Drops a cached copy older than the one a replica now holds. */
+    private readonly invalidate: (guid: string, newer: Versioned) => void = () => undefined,
   ) {}
 
   async receive(payload: Buffer): Promise<Buffer> {
@@ -26,6 +29,13 @@ export class DhtPeerHandlers {
         return encodeReply(method, await this.syncDigest(request as DhtCalls['syncDigest'][0]));
       case 'listObjects':
         return encodeReply(method, await this.listObjects(request as DhtCalls['listObjects'][0]));
+      case 'invalidateCache': {
+        const req = request as DhtCalls['invalidateCache'][0];
+        const guid = keyFromBytes(req.guid, 'guid');
+        if (req.writer.length !== 16) throw new InvalidArgumentError('writer must be a 16-byte id');
+        this.invalidate(guid, { version: Number(req.version), writer: req.writer.toString('hex'), tombstone: req.tombstone });
+        return encodeReply(method, {});
+      }
       case 'syncTree':
         return encodeReply(method, await this.antiEntropy.handleSyncTree(request as DhtCalls['syncTree'][0]));
     }

@@ -13,6 +13,8 @@ import {
   type SyncDigestResponse,
   type SyncTreeRequest,
   type SyncTreeResponse,
+  type InvalidateCacheRequest,
+  type InvalidateCacheResponse,
 } from '../gen/pastry/v1/dht_peer';
 import type { Endpoint } from '../overlay/common-api';
 
@@ -26,11 +28,12 @@ export interface DhtCalls {
   syncDigest: [SyncDigestRequest, SyncDigestResponse];
   listObjects: [ListObjectsRequest, ListObjectsResponse];
   syncTree: [SyncTreeRequest, SyncTreeResponse];
+  invalidateCache: [InvalidateCacheRequest, InvalidateCacheResponse];
 }
 
 export type DhtMethod = keyof DhtCalls;
 
-export const DHT_METHODS: readonly DhtMethod[] = ['storeReplicas', 'fetchReplicas', 'syncDigest', 'listObjects', 'syncTree'];
+export const DHT_METHODS: readonly DhtMethod[] = ['storeReplicas', 'fetchReplicas', 'syncDigest', 'listObjects', 'syncTree', 'invalidateCache'];
 
 /** Sends one direct DHT message to the DHT on `node` and returns its answer. */
 export async function callDht<M extends DhtMethod>(endpoint: Endpoint, node: NodeHandle, method: M, request: DhtCalls[M][0], deadline: number): Promise<DhtCalls[M][1]> {

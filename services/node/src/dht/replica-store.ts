@@ -13,6 +13,11 @@ export type ApplyResult = 'applied' | 'same' | 'newer';
  */
 export class ReplicaStore {
   private readonly locks = new Map<Id, Promise<unknown>>();
+  /**
+   * Runs after a newer copy is written and after a copy is dropped, inside the object's
+   * lock and before the write is confirmed: the DHT revokes cache leases here.
+   */
+  onChange: ((guid: Id, newer: { version: number; writer: Id; tombstone: boolean }) => Promise<void>) | undefined;
 
   constructor(
     readonly store: Store,
@@ -35,6 +40,7 @@ export class ReplicaStore {
       if (kept) return { result: order > 0 ? ('newer' as const) : ('same' as const), previous };
       this.checkRoom(object, previous);
       await this.store.put(object);
+      await this.onChange?.(object.guid, object);
       return { result: 'applied' as const, previous };
     });
   }
@@ -53,7 +59,10 @@ export class ReplicaStore {
     return this.withLock(expected.guid, async () => {
       const current = await this.store.get(expected.guid);
       if (!current || compareVersions(current, expected) !== 0) return false;
-      return this.store.delete(expected.guid);
+      const deleted = await this.store.delete(expected.guid);
+      // No copy here any more: no lease of this node's may outlive it.
+      if (deleted) await this.onChange?.(expected.guid, DROPPED);
+      return deleted;
     });
   }
 
@@ -83,6 +92,9 @@ export class ReplicaStore {
     }
   }
 }
+
+/** Newer than any copy: revoking with it drops every cached copy. */
+const DROPPED = { version: Number.MAX_SAFE_INTEGER, writer: 'f'.repeat(32), tombstone: true };
 
 /** Bytes match the recorded hash, and a content-addressed GUID. Tombstones have no bytes to check. */
 export function isIntact(o: StoredObject): boolean {

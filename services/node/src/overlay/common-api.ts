@@ -35,6 +35,11 @@ export interface Application {
    * (undefined when this node is the root and `deliver` follows). Optional.
    */
   forward?(message: RoutedMessage, next: NodeHandle | undefined): ForwardDecision | Promise<ForwardDecision>;
+  /**
+   * Upcall at a node that forwarded `message`, as the answer passes back through it towards
+   * the sender (answers only, not errors): e.g. to cache what a read returned. Optional.
+   */
+  returned?(message: RoutedMessage, reply: Buffer): void;
   /** Upcall at the key's root; its result travels back to the sender. */
   deliver(message: RoutedMessage): Promise<Buffer>;
   /** A direct message from the same application on another node; its result is the answer. */

@@ -75,6 +75,13 @@ export class Router {
           continue;
         }
         this.ctx.stats.forwarded++;
+        if (res.errorCode === 0 && app.returned) {
+          try {
+            app.returned(message, res.payload);
+          } catch {
+            // An application's bookkeeping never changes the answer.
+          }
+        }
         return res;
       } catch (error) {
         if (isTransportFailure(error) && (!isTimeout(error) || !(await this.isAlive(next)))) {

@@ -40,6 +40,13 @@ export interface StoreContents {
  * pastry_store_operation_duration_seconds{operation,store}, pastry_under_replicated_objects,
  * pastry_antientropy_repairs_total, pastry_handoff_objects_total.
  */
+/** What the route cache reports. */
+export interface CacheStats {
+  readonly size: number;
+  readonly usedBytes: number;
+  readonly hits: number;
+}
+
 export class StorageMetrics implements StorageEvents {
   private readonly repairs: Counter;
   private readonly handoffs: Counter;
@@ -47,6 +54,8 @@ export class StorageMetrics implements StorageEvents {
   private readonly duration: Histogram<'operation' | 'store'>;
   private contents: StoreContents | undefined;
   private capacity = 0;
+  private cache: CacheStats | undefined;
+  private cacheHitsSeen = 0;
   private replication: ReplicationStats | undefined;
   private seen = { repaired: 0, handedOff: 0 };
 
@@ -84,6 +93,32 @@ export class StorageMetrics implements StorageEvents {
         this.set(self.capacity > 0 ? (self.contents?.bytes() ?? 0) / self.capacity : 0);
       },
     });
+    new Gauge({
+      name: 'pastry_cache_entries',
+      help: 'Copies of other nodes\' objects this node caches for reads passing through (PASTRY_CACHE_BYTES bounds them).',
+      registers: [registry],
+      collect() {
+        this.set(self.cache?.size ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'pastry_cache_bytes',
+      help: 'Value bytes of the cached copies.',
+      registers: [registry],
+      collect() {
+        this.set(self.cache?.usedBytes ?? 0);
+      },
+    });
+    new Counter({
+      name: 'pastry_cache_hits_total',
+      help: 'Reads this node answered from a cached copy, on the way to the root.',
+      registers: [registry],
+      collect() {
+        const now = self.cache?.hits ?? 0;
+        if (now > self.cacheHitsSeen) this.inc(now - self.cacheHitsSeen);
+        self.cacheHitsSeen = now;
+      },
+    }).inc(0);
     new Gauge({
       name: 'pastry_store_up',
       help: '1 while the store (the Redis sidecar, or memory) is reachable.',
@@ -126,6 +161,11 @@ export class StorageMetrics implements StorageEvents {
     this.underReplicated.set(0);
     this.repairs.inc(0);
     this.handoffs.inc(0);
+  }
+
+  watchCache(cache: CacheStats): void {
+    this.cache = cache;
+    this.cacheHitsSeen = 0;
   }
 
   watchCapacity(bytes: number): void {

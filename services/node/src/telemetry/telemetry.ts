@@ -6,7 +6,7 @@ import { InstrumentedStore } from './instrumented-store';
 import { PastryMetrics, type OverlayView } from './metrics';
 import { MetricsServer } from './metrics-server';
 import { NodeRpcTelemetry, type RpcTelemetry } from './rpc-telemetry';
-import type { ReplicationStats, StorageEvents } from './storage-metrics';
+import type { CacheStats, ReplicationStats, StorageEvents } from './storage-metrics';
 import { Tracing } from './tracing';
 
 export interface TelemetryConfig {
@@ -63,6 +63,11 @@ export class Telemetry {
   /** Anti-entropy's running totals (repairs, handoffs, under-replicated), read on every scrape. */
   watchReplication(stats: ReplicationStats): void {
     this.metrics.storage.watchReplication(stats);
+  }
+
+  /** The route cache, for pastry_cache_entries, pastry_cache_bytes, pastry_cache_hits_total. */
+  watchCache(cache: CacheStats): void {
+    this.metrics.storage.watchCache(cache);
   }
 
   /** The store's capacity, for pastry_store_capacity_bytes and pastry_store_utilization. */
