@@ -39,7 +39,8 @@ export interface ScaleResult {
   idleCpu: number[];
   /** Node RSS growth per stored object beyond its value bytes. */
   rssPerObject: number[];
-  leave: { seconds: number; settled: boolean; short: number };
+  /** `held`: the live objects the leaver (the node holding the most) had before it left. */
+  leave: { seconds: number; settled: boolean; short: number; held: number };
   restart: { seconds: number; refilled: boolean; repairedPerSecond: number; short: number };
 }
 
@@ -178,8 +179,10 @@ export async function runStorageScale(o: ScaleOptions, progress: (line: string) 
     const rssPerObject = members.map((m, i) => (rssBytes(m.pid) - rssBefore[i]!) / perNode - o.valueBytes);
     progress(`idle CPU ${idle.map((c) => (c * 100).toFixed(1) + '%').join(' ')}`);
 
-    // The repro: a graceful stop of one pod...
-    const leaver = readState(runDir)!.pods[2]!;
+    // The repro: a graceful stop of the pod holding the most...
+    const before = await walkRing(members[0]!.address);
+    const most = [...before].sort((a, b) => b.objects - a.objects)[0]!;
+    const leaver = readState(runDir)!.pods.find((p) => p.name === most.name)!;
     const t1 = Date.now();
     process.kill(leaver.pid, 'SIGTERM');
     await waitForExit([leaver.pid], 120_000);
@@ -190,7 +193,7 @@ export async function runStorageScale(o: ScaleOptions, progress: (line: string) 
     progress(`graceful leave: ${leaveShort} objects short of ${K} live replicas`);
 
     // ...then a kill -9 of another, restarted with an empty store (and an empty Redis).
-    const victim = readState(runDir)!.pods[1]!;
+    const victim = readState(runDir)!.pods.find((p) => p.name !== leaver.name)!;
     process.kill(victim.pid, 'SIGKILL');
     if (victim.redis) process.kill(victim.redis.pid, 'SIGKILL');
     await waitForExit([victim.pid, ...(victim.redis ? [victim.redis.pid] : [])], 10_000);
@@ -206,7 +209,7 @@ export async function runStorageScale(o: ScaleOptions, progress: (line: string) 
       loadPerSecond,
       idleCpu: idle,
       rssPerObject,
-      leave: { seconds: leaveSeconds, settled, short: leaveShort },
+      leave: { seconds: leaveSeconds, settled, short: leaveShort, held: most.objects },
       restart: { seconds, refilled, repairedPerSecond: held / seconds, short: restartShort },
     };
   } finally {

@@ -32,7 +32,7 @@ async function main(): Promise<void> {
     ['load (StoreReplicas, objects/s)', r.loadPerSecond.toFixed(0)],
     [`idle CPU per node, ${o.idleSeconds} s (share of a core)`, r.idleCpu.map((c) => `${(c * 100).toFixed(1)}%`).join(' ')],
     ['node RSS growth per stored object (bytes, beyond the value)', r.rssPerObject.map((b) => b.toFixed(0)).join(' ')],
-    ['graceful leave (SIGTERM to exit, s)', r.leave.seconds.toFixed(1)],
+    [`graceful leave of the fullest node, ${r.leave.held} objects (SIGTERM to exit, s)`, r.leave.seconds.toFixed(1)],
     ['  objects short of k live replicas after it (counted)', `${r.leave.short}${r.leave.settled ? '' : ' (counts never settled)'}`],
     ['kill -9 and restart empty: time until every count is whole (s)', r.restart.refilled ? r.restart.seconds.toFixed(1) : `not within ${o.timeoutMs / 1000}`],
     ['  objects repaired per second', r.restart.repairedPerSecond.toFixed(0)],

@@ -164,6 +164,37 @@ export function storeCompliance(name: string, create: () => Promise<Store>, dest
       expect((await store.leaves()).size).toBe(0);
       expect(await store.tombstones(Number.MAX_SAFE_INTEGER, 10)).toEqual([]);
     });
+
+    it('keeps diversion pointers: listed in GUID order by page, counted as objects without bytes, in the tree as the copy they stand for', async () => {
+      const holder = 'e'.repeat(32);
+      const real = object('5'.repeat(32), 'r'.repeat(40), { version: 3 });
+      const pointer = (guid: string, version = 3): StoredObject => ({ ...object(guid, 'r'.repeat(40), { version }), value: Buffer.alloc(0), divertedTo: holder });
+      await store.put(real);
+      const leavesOfReal = hexLeaves(await store.leaves());
+      await store.delete(real.guid);
+      await store.put(pointer(real.guid));
+      // The pointer stands for the same version: the tree cannot tell them apart.
+      expect(hexLeaves(await store.leaves())).toEqual(leavesOfReal);
+      expect(store.usage()).toEqual({ objects: 1, bytes: 0 });
+      const got = await store.get(real.guid);
+      expect(got?.divertedTo).toBe(holder);
+      expect(got?.value.length).toBe(0);
+      expect(got?.size).toBe(40);
+      for (const g of ['3', '9', '1', '7']) await store.put(pointer(g.repeat(32)));
+      await store.put(object('2'.repeat(32), 'x'));
+      const all = await store.diverted(undefined, 100);
+      expect(all.map((o) => o.guid[0])).toEqual(['1', '3', '5', '7', '9']);
+      expect(all.every((o) => o.divertedTo === holder && o.value.length === 0)).toBe(true);
+      expect((await store.diverted('3'.repeat(32), 2)).map((o) => o.guid[0])).toEqual(['5', '7']);
+      expect(await store.diverted('9'.repeat(32), 10)).toEqual([]);
+      // The real copy taking the pointer's place, a tombstone over one, and a delete: each leaves the index.
+      await store.put(real);
+      await store.put(object('3'.repeat(32), '', { version: 4, tombstone: true }));
+      expect(await store.delete('9'.repeat(32))).toBe(true);
+      expect((await store.diverted(undefined, 100)).map((o) => o.guid[0])).toEqual(['1', '7']);
+      expect((await store.get(real.guid))?.divertedTo).toBeUndefined();
+      expect(store.usage()).toEqual({ objects: 4, bytes: 41 });
+    });
   });
 }
 

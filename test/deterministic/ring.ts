@@ -27,6 +27,8 @@ export interface RingOptions {
   capacityBytes?: number;
   /** Anti-entropy's entry-by-entry threshold (the node's default unless set). */
   entrySyncObjects?: number;
+  /** Replica diversion by full nodes (on unless false). */
+  diversion?: boolean;
 }
 
 export const DEFAULTS: RingOptions = {
@@ -120,6 +122,7 @@ export class DetRing {
         capacityBytes: this.options.capacityBytes,
         cacheLeaseMs: this.options.cacheLeaseMs,
         cacheBytes: this.options.cacheBytes,
+        diversion: this.options.diversion,
       },
       SILENT,
     );
@@ -230,7 +233,13 @@ export class DetRing {
     const problems: string[] = [];
     for (const a of this.acked.values()) {
       for (const r of this.trueReplicas(a.guid, nodes)) {
-        const copy = await r.store.get(a.guid);
+        let copy = await r.store.get(a.guid);
+        // A diversion pointer counts as the copy its holder, a live node, has.
+        if (copy?.divertedTo) {
+          const holder = this.live().find((n) => n.handle.id === copy!.divertedTo);
+          const held = await holder?.store.get(a.guid);
+          copy = held && !held.divertedTo && held.version === copy.version ? held : undefined;
+        }
         if (!copy || copy.version < a.version) problems.push(`${a.name} (v${a.version}) missing on ${r.handle.name}${copy ? ` (has v${copy.version})` : ''}`);
         else if (copy.version === a.version && (copy.tombstone !== a.removed || (!a.removed && copy.value.toString() !== a.value))) problems.push(`${a.name} differs on ${r.handle.name}`);
       }

@@ -149,9 +149,9 @@ describe('deterministic network: stores many pages long', () => {
 });
 
 describe('deterministic network: nodes with a capacity', () => {
-  it('a full replica set refuses new objects with RESOURCE_EXHAUSTED, loses nothing acknowledged, and a leave onto full nodes counts what they refused as not handed off', async () => {
+  it('without diversion, a full replica set refuses new objects with RESOURCE_EXHAUSTED, loses nothing acknowledged, and a leave onto full nodes counts what they refused as not handed off', async () => {
     const seed = seedFromEnv(35);
-    const ring = new DetRing(seed, { capacityBytes: 40 * 1024, antiEntropyIntervalMs: 3_600_000, links: { encode: false } });
+    const ring = new DetRing(seed, { capacityBytes: 40 * 1024, antiEntropyIntervalMs: 3_600_000, links: { encode: false }, diversion: false });
     for (const h of ring.create(8)) ring.start(h);
     expectClean(seed, 'leaf sets', await ring.converge(60_000));
     const value = 'v'.repeat(1024);

@@ -93,6 +93,22 @@ export const REPLICATION = {
   syncFanout: 8,
 } as const;
 
+/** PAST's replica diversion: a full replica keeps a pointer, a leaf-set neighbour the copy. */
+export const DIVERSION = {
+  /** Leaf-set members, nearest first, asked to hold a diverted copy before a write is refused. */
+  candidates: 8,
+  /** A node takes diverted copies only while they leave it at most this full, keeping room for its own. */
+  maxUtilization: 0.9,
+  /** A full node takes its copies back from their holders once it is this full or less. */
+  reclaimUtilization: 0.8,
+  /** Pointers checked per anti-entropy round (that their holder still has the copy). */
+  pointersPerRound: 256,
+  /** A copy a full replica pointed at (or refused) is offered to it again after this long. */
+  recheckMs: 60_000,
+  /** Such copies remembered at most; past it they are offered every round. */
+  maxParked: 100_000,
+} as const;
+
 export const CACHE = {
   /** Leases one replica holds on record at most; past it, reads are answered without one. */
   maxLeases: 100_000,

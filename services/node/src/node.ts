@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { idFromBytes } from './core/id';
 import type { NodeHandle } from './core/node-handle';
 import type { NodeConfig } from './config';
+import { Diversion } from './dht/diversion';
 import { AntiEntropy } from './dht/anti-entropy';
 import { Dht } from './dht/dht';
 import { ReplicaStore } from './dht/replica-store';
@@ -37,6 +38,8 @@ export class PastryNode {
   readonly overlay: Overlay;
   readonly replication: Replication;
   readonly antiEntropy: AntiEntropy;
+  /** Replica diversion (always on: it acts only on a full store). */
+  readonly diversion: Diversion | undefined;
   readonly dht: Dht;
   readonly rpc: RpcServer;
   readonly telemetry: Telemetry;
@@ -61,10 +64,12 @@ export class PastryNode {
     this.local = parts.local;
     this.replication = parts.replication;
     this.antiEntropy = parts.antiEntropy;
+    this.diversion = parts.diversion;
     this.dht = parts.dht;
     this.telemetry.watchReplication(this.antiEntropy.stats);
     this.telemetry.watchCapacity(config.capacityBytes);
     this.telemetry.watchCache(this.dht.cache);
+    if (this.diversion) this.telemetry.watchDiversion(this.diversion.stats);
     this.rpc = new RpcServer(
       dhtService({ dht: this.dht, overlay: this.overlay, store: this.store, log: this.log, telemetry: this.telemetry.rpc, now: clock.now }),
       peerService({ overlay: this.overlay, log: this.log, telemetry: this.telemetry.rpc, now: clock.now, rpcTimeoutMs: config.rpcTimeoutMs }),
@@ -128,12 +133,16 @@ export interface DhtParts {
   local: ReplicaStore;
   replication: Replication;
   antiEntropy: AntiEntropy;
+  /** Replica diversion: undefined when turned off. */
+  diversion: Diversion | undefined;
   dht: Dht;
 }
 
 export type DhtSettings = Pick<NodeConfig, 'replicas' | 'writeQuorum' | 'rpcTimeoutMs' | 'maxValueBytes' | 'antiEntropyIntervalMs' | 'tombstoneGraceMs'> & {
   /** Value bytes of live objects the node stores at most; 0 or unset: no limit. */
   capacityBytes?: number;
+  /** A full replica diverts copies to a neighbour (PAST replica diversion); on unless false. */
+  diversion?: boolean;
   /** Lease on copies cached along a read's route; 0 or unset: no caching. */
   cacheLeaseMs?: number;
   /** Bytes of cached copies kept at most. */
@@ -156,7 +165,9 @@ export function assembleDht(overlay: Overlay, store: Store, config: DhtSettings,
     receive: (from, payload) => dht!.receive(from, payload),
   });
   const local = new ReplicaStore(store, config.capacityBytes ?? 0);
-  const replication = new Replication(endpoint, local, config, endpoint, log);
+  const diversion = config.diversion === false ? undefined : new Diversion(endpoint, local, { replicas: config.replicas, rpcTimeoutMs: config.rpcTimeoutMs, maxValueBytes: config.maxValueBytes }, log);
+  if (diversion) local.resolver = (pointer) => diversion.resolve(pointer, diversion.soon());
+  const replication = new Replication(endpoint, local, config, endpoint, log, diversion);
   const antiEntropy = new AntiEntropy(
     endpoint,
     local,
@@ -164,11 +175,12 @@ export function assembleDht(overlay: Overlay, store: Store, config: DhtSettings,
     { replicas: config.replicas, intervalMs: config.antiEntropyIntervalMs, tombstoneGraceMs: config.tombstoneGraceMs, rpcTimeoutMs: config.rpcTimeoutMs, scanPageObjects: config.scanPageObjects, entrySyncObjects: config.entrySyncObjects },
     endpoint,
     log,
+    diversion,
   );
   dht = new Dht(endpoint, { ...config, cacheLeaseMs: config.cacheLeaseMs ?? 0, cacheBytes: config.cacheBytes ?? 0 });
   const cache = dht.cache;
   local.onChange = (guid, newer) => dht!.revoke(guid, newer);
-  const handlers = new DhtPeerHandlers(local, antiEntropy, config.maxValueBytes, (guid, newer) => cache.invalidate(guid, newer, endpoint.now()));
+  const handlers = new DhtPeerHandlers(local, antiEntropy, config.maxValueBytes, (guid, newer) => cache.invalidate(guid, newer, endpoint.now()), diversion);
   dht.attach(local, replication, (_from, payload) => handlers.receive(payload));
-  return { local, replication, antiEntropy, dht };
+  return { local, replication, antiEntropy, diversion, dht };
 }

@@ -25,6 +25,42 @@ describe('ReplicaStore', () => {
     expect((await r.apply(object('3'.repeat(32), 'w'.repeat(40)))).result).toBe('applied');
   });
 
+  it('keeps a diversion pointer in place of a copy: no bytes counted, followed on read, replaced by the copy once there is room', async () => {
+    const r = new ReplicaStore(new MemoryStore(), 100);
+    const holder = 'b'.repeat(32);
+    const copy = object(guid, 'x'.repeat(80), { version: 3 });
+    await r.apply(object('1'.repeat(32), 'y'.repeat(60)));
+    await expect(r.apply(copy)).rejects.toBeInstanceOf(ResourceExhaustedError);
+    expect(await r.applyPointer(copy, holder)).toBe(true);
+    expect(r.store.usage().bytes).toBe(60);
+    // Read as it is, the pointer has the copy's version and no bytes; followed, it is the copy.
+    const pointer = (await r.read(guid, true)).object!;
+    expect(pointer).toMatchObject({ version: 3, divertedTo: holder, size: 80, hash: copy.hash });
+    expect(pointer.value.length).toBe(0);
+    const followed: string[] = [];
+    r.resolver = async (p) => {
+      followed.push(p.divertedTo!);
+      return copy;
+    };
+    expect((await r.read(guid)).object!.value.toString()).toBe('x'.repeat(80));
+    expect(followed).toEqual([holder]);
+    // An older copy never replaces the pointer; an older pointer never replaces a copy.
+    expect((await r.apply(object(guid, 'o', { version: 2 }))).result).toBe('newer');
+    expect(await r.applyPointer(object(guid, 'o', { version: 2 }), holder)).toBe(false);
+    // The same version under a diversion limit that it would pass is refused; with room it replaces the pointer.
+    await expect(r.apply(copy, 0.5)).rejects.toBeInstanceOf(ResourceExhaustedError);
+    await r.apply(object('1'.repeat(32), '', { version: 2, tombstone: true }));
+    expect((await r.apply(copy)).result).toBe('applied');
+    expect((await r.read(guid, true)).object!.divertedTo).toBeUndefined();
+    expect(r.store.usage().bytes).toBe(80);
+    // A copy is never replaced by a pointer to the same version.
+    expect(await r.applyPointer(copy, holder)).toBe(false);
+    expect(r.hasRoom(20)).toBe(true);
+    expect(r.hasRoom(21)).toBe(false);
+    expect(r.hasRoom(0, 0.8)).toBe(true);
+    expect(r.hasRoom(1, 0.8)).toBe(false);
+  });
+
   it('applies a newer version and ignores an older or equal one, saying which (last writer wins)', async () => {
     const r = new ReplicaStore(new MemoryStore());
     expect((await r.apply(object(guid, 'v2', { version: 2 }))).result).toBe('applied');

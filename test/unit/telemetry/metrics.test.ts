@@ -37,6 +37,7 @@ describe('PastryMetrics', () => {
     }
     for (const operation of ['put', 'get', 'remove', 'route']) expect(s.get(`pastry_route_duration_seconds_count{operation="${operation}"}`)).toBe(0);
     for (const event of ['join', 'leave', 'failure']) expect(s.get(`pastry_membership_events_total{event="${event}"}`)).toBe(0);
+    for (const event of ['diverted', 'reclaimed', 'restored', 'dropped']) expect(s.get(`pastry_diversion_events_total{event="${event}"}`)).toBe(0);
     for (const reason of ['routing_table', 'leaf_set', 'rare_case', 'deliver']) expect(s.get(`pastry_route_decisions_total{reason="${reason}"}`)).toBe(0);
     expect(s.get('pastry_maintenance_messages_total{kind="exchange_leaf_set"}')).toBe(0);
     expect(s.get('grpc_server_handled_total{grpc_type="unary",grpc_service="pastry.v1.Dht",grpc_method="Get",grpc_code="NOT_FOUND"}')).toBe(0);
@@ -70,6 +71,24 @@ describe('PastryMetrics', () => {
     expect(s.get('pastry_antientropy_repairs_total')).toBe(3);
     expect(s.get('pastry_handoff_objects_total')).toBe(2);
     expect(s.get('pastry_under_replicated_objects')).toBe(5);
+  });
+
+  it("reads replica diversion's running totals on every scrape, counting each event once", async () => {
+    const m = new PastryMetrics(SELF.id);
+    const counts = { diverted: 0, reclaimed: 0, restored: 0, dropped: 0 };
+    m.storage.watchDiversion(counts);
+    counts.diverted = 4;
+    counts.restored = 1;
+    let s = series(await m.scrape());
+    expect(s.get('pastry_diversion_events_total{event="diverted"}')).toBe(4);
+    expect(s.get('pastry_diversion_events_total{event="restored"}')).toBe(1);
+    counts.diverted = 6;
+    counts.reclaimed = 2;
+    s = series(await m.scrape());
+    expect(s.get('pastry_diversion_events_total{event="diverted"}')).toBe(6);
+    expect(s.get('pastry_diversion_events_total{event="reclaimed"}')).toBe(2);
+    expect(s.get('pastry_diversion_events_total{event="restored"}')).toBe(1);
+    expect(s.get('pastry_diversion_events_total{event="dropped"}')).toBe(0);
   });
 
   it('reads the overlay state on every scrape', async () => {

@@ -2,18 +2,19 @@ import { createHash } from 'node:crypto';
 import { fromBigInt, toBigInt, type Id } from '../core/id';
 import type { NodeHandle } from '../core/node-handle';
 import { compareVersions } from '../core/replicas';
-import { REPLICATION } from '../constants';
+import { DIVERSION, REPLICATION } from '../constants';
 import type { DigestBucket, SyncDigestRequest, SyncDigestResponse, SyncTreeRequest, SyncTreeResponse } from '../gen/pastry/v1/dht_peer';
 import type { Logger } from '../logger';
 import type { Endpoint } from '../overlay/common-api';
 import { fromNodeInfo, toNodeInfo } from '../overlay/codec';
-import { InvalidArgumentError, PastryError } from '../errors';
+import { InvalidArgumentError, PastryError, UnavailableError } from '../errors';
 import { DIGEST_BYTES, LEAF_DIGITS } from '../store/tree';
 import { complement, inRanges, MAX_ID, mergeRanges, MIN_ID, replicaArcs, sharedRanges, type Arc, type Range } from './arcs';
 import { sameSummary, TreeView } from './tree-view';
 import { callDht } from './peer-messages';
 import type { StoredObject } from '../store/store';
 import { fromMeta, toMeta, type Meta } from './records';
+import type { Diversion } from './diversion';
 import type { ReplicaStore } from './replica-store';
 import { batches, type Replication } from './replication';
 
@@ -66,6 +67,11 @@ export class AntiEntropy {
   private stopping = false;
   /** The last round ran out of budget (repairs, handoff, tombstones): the next one comes soon. */
   private backlog = false;
+  /**
+   * Copies held for a full replica that points here (diverted copies): offered again only
+   * after DIVERSION.recheckMs, so that they do not fill every round's handoff.
+   */
+  private readonly parked = new Map<Id, number>();
 
   constructor(
     private readonly endpoint: Endpoint,
@@ -74,6 +80,8 @@ export class AntiEntropy {
     private readonly config: AntiEntropyConfig,
     private readonly clock: { now(): number },
     private readonly log: Logger,
+    /** Checks this node's diversion pointers each round. */
+    private readonly diversion?: Diversion,
   ) {}
 
   start(): void {
@@ -118,6 +126,8 @@ export class AntiEntropy {
         await Promise.all(peers.slice(i, i + REPLICATION.syncFanout).map(({ peer, ranges }) => this.syncTree(peer, ranges, tree, unsure)));
       }
       this.stats.underReplicated = await countUnsure(unsure, tree);
+      if (this.stopping) return;
+      if (this.diversion) this.stats.underReplicated += await this.diversion.maintain(this.clock.now() + this.config.rpcTimeoutMs * 4);
       if (this.stopping) return;
       await this.handOffOutside(arcs);
       this.stats.rounds++;
@@ -188,17 +198,22 @@ export class AntiEntropy {
   /** Objects outside every range this node replicates go to their replica set, then are dropped. */
   private async handOffOutside(arcs: Arc[]): Promise<void> {
     const self = this.endpoint.self.id;
+    const now = this.clock.now();
+    for (const [guid, until] of this.parked) if (until <= now) this.parked.delete(guid);
     const batch: { object: StoredObject; targets: NodeHandle[] }[] = [];
     let budget: number = REPLICATION.maxHandoffPerRound;
     for (const r of complement(arcs)) {
       if (budget <= 0) break;
-      const objects = await this.local.store.range(r.from, r.to, budget, { values: false });
-      budget -= objects.length;
-      if (budget <= 0) this.backlog = true;
+      // Parked copies are read past, not counted against the budget.
+      const objects = await this.local.store.range(r.from, r.to, budget + this.parked.size, { values: false });
       for (const object of objects) {
+        if (budget <= 0) break;
+        if (this.parked.has(object.guid)) continue;
+        budget--;
         const targets = this.endpoint.replicaSet(object.guid, this.config.replicas);
         if (!targets.some((n) => n.id === self)) batch.push({ object, targets });
       }
+      if (budget <= 0) this.backlog = true;
     }
     await this.handOff(batch);
   }
@@ -246,7 +261,7 @@ export class AntiEntropy {
           return (!m || compareVersions(t, m) > 0) && this.endpoint.replicaSet(t.guid, this.config.replicas).some((n) => n.id === this.endpoint.self.id);
         })
         .map((t) => t.guid);
-      const pushObjects = (await Promise.all(toPush.slice(0, limit).map((g) => this.local.read(g)))).map((r) => r.object).filter((o): o is StoredObject => o !== undefined);
+      const pushObjects = (await Promise.all(toPush.slice(0, limit).map((g) => this.readCopy(g)))).filter((o): o is StoredObject => o !== undefined);
       if (pushObjects.length > 0) await this.replication.push(peer, pushObjects, deadline);
       let pulled = 0;
       if (toPull.length > 0) {
@@ -270,21 +285,38 @@ export class AntiEntropy {
   private async handOff(batch: { object: StoredObject; targets: NodeHandle[] }[]): Promise<void> {
     if (batch.length === 0) return;
     const deadline = this.clock.now() + this.config.rpcTimeoutMs * 4;
-    const delivered = await this.pushAll(batch, deadline);
+    const pointed = new Set<Id>();
+    const delivered = await this.pushAll(batch, deadline, pointed);
     for (const { object } of batch) {
       if (delivered.has(object.guid) && (await this.local.dropIfUnchanged(object))) this.stats.handedOff++;
+    }
+    if (this.parked.size < DIVERSION.maxParked) {
+      const until = this.clock.now() + DIVERSION.recheckMs;
+      for (const g of pointed) this.parked.set(g, until);
+    }
+  }
+
+  /** This node's copy, a diversion pointer followed; undefined when absent or out of reach. */
+  private async readCopy(guid: Id): Promise<StoredObject | undefined> {
+    try {
+      return (await this.local.read(guid)).object;
+    } catch (error) {
+      if (!(error instanceof UnavailableError)) throw error;
+      return undefined;
     }
   }
 
   /**
    * Sends each object to all of its targets, in batched messages, one stream per target in
-   * parallel. Returns the GUIDs that reached every target.
+   * parallel. Returns the GUIDs that reached every target. With `pointed`, the targets may
+   * answer with a pointer to this node's copy instead of taking it (this node keeps it); those
+   * GUIDs go into `pointed` and count as not delivered.
    */
-  private async pushAll(items: { object: StoredObject; targets: NodeHandle[] }[], deadline: number): Promise<Set<Id>> {
+  private async pushAll(items: { object: StoredObject; targets: NodeHandle[] }[], deadline: number, pointed?: Set<Id>): Promise<Set<Id>> {
     const full = new Map<Id, StoredObject>();
     for (let i = 0; i < items.length; i += REPLICATION.maxObjectsPerMessage) {
-      const reads = await Promise.all(items.slice(i, i + REPLICATION.maxObjectsPerMessage).map(({ object }) => this.local.read(object.guid)));
-      for (const r of reads) if (r.object) full.set(r.object.guid, r.object);
+      const reads = await Promise.all(items.slice(i, i + REPLICATION.maxObjectsPerMessage).map(({ object }) => this.readCopy(object.guid)));
+      for (const o of reads) if (o) full.set(o.guid, o);
     }
     const byTarget = new Map<Id, { peer: NodeHandle; objects: StoredObject[] }>();
     for (const { object, targets } of items) {
@@ -306,7 +338,11 @@ export class AntiEntropy {
             continue;
           }
           try {
-            await this.replication.push(peer, batch, deadline);
+            const res = await this.replication.push(peer, batch, deadline, pointed !== undefined);
+            for (const g of res.pointed) {
+              failed.add(g);
+              pointed?.add(g);
+            }
           } catch {
             batch.forEach((o) => failed.add(o.guid));
           }

@@ -153,8 +153,9 @@ export class Dht implements Application {
     if (!this.local.healthy()) return { action: 'continue' };
     // Served by a replica other than the root: no lease, since only the root, which
     // coordinates every write, can revoke its leases before the write is acknowledged.
-    const { object } = await this.local.read(message.key);
-    if (!object || object.tombstone) return { action: 'continue' };
+    // A diverted copy is the root's to follow: it reads every replica anyway.
+    const { object } = await this.local.read(message.key, true);
+    if (!object || object.tombstone || object.divertedTo) return { action: 'continue' };
     return { action: 'answer', reply: encodeDelivery({ found: true, value: object.value, acknowledged: 0, version: object.version }) };
   }
 
@@ -257,15 +258,18 @@ export class Dht implements Application {
     }
   }
 
-  /** The local copy, or undefined when absent, corrupt, or the store is down. */
+  /**
+   * The local copy's metadata (a diversion pointer as it is, its value empty), or undefined
+   * when absent, corrupt, or the store is down.
+   */
   private async localCopy(guid: Id): Promise<StoredObject | undefined> {
-    return (await this.localRead(guid)).object;
+    return (await this.localRead(guid, true)).object;
   }
 
-  /** This node's copy, and whether its store answered at all. */
-  private async localRead(guid: Id): Promise<{ object: StoredObject | undefined; ok: boolean }> {
+  /** This node's copy (a diversion pointer followed), and whether it could be read at all. */
+  private async localRead(guid: Id, pointers = false): Promise<{ object: StoredObject | undefined; ok: boolean }> {
     try {
-      return { object: (await this.local.read(guid)).object, ok: true };
+      return { object: (await this.local.read(guid, pointers)).object, ok: true };
     } catch {
       return { object: undefined, ok: false };
     }
@@ -311,7 +315,7 @@ export class Dht implements Application {
     const { object, outcome } = await this.writeAbove(
       (floor) =>
         unchanged && floor === 0
-          ? previous
+          ? { ...previous, value, divertedTo: undefined }
           : {
               guid,
               value,

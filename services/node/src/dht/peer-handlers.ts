@@ -1,12 +1,17 @@
-import { REPLICATION } from '../constants';
+import { DIVERSION, REPLICATION } from '../constants';
 import { InvalidArgumentError, ResourceExhaustedError } from '../errors';
 import type { ObjectMeta } from '../gen/pastry/v1/dht_peer';
-import { keyFromBytes } from '../overlay/codec';
+import { fromNodeInfo, keyFromBytes } from '../overlay/codec';
+import type { StoredObject } from '../store/store';
 import type { AntiEntropy } from './anti-entropy';
+import { compareVersions } from '../core/replicas';
 import type { Versioned } from './cache';
+import type { Diversion } from './diversion';
 import { decodeDirect, encodeReply, type DhtCalls } from './peer-messages';
 import { fromRecord, toMeta, toRecord } from './records';
 import type { ReplicaStore } from './replica-store';
+
+const EMPTY = Buffer.alloc(0);
 
 /** The DHT's answers to direct messages from other replicas. Everything is validated first. */
 export class DhtPeerHandlers {
@@ -16,6 +21,8 @@ export class DhtPeerHandlers {
     private readonly maxValueBytes: number,
     /** Drops a cached copy older than the one a replica now holds. */
     private readonly invalidate: (guid: string, newer: Versioned) => void = () => undefined,
+    /** Places the copies this node has no room for on a neighbour; none: refused. */
+    private readonly diversion?: Diversion,
   ) {}
 
   async receive(payload: Buffer): Promise<Buffer> {
@@ -48,33 +55,65 @@ export class DhtPeerHandlers {
     let stale = 0;
     let replacedLive = 0;
     const newer: ObjectMeta[] = [];
-    const refused: Buffer[] = [];
+    const noRoom: StoredObject[] = [];
     let full: ResourceExhaustedError | undefined;
     for (const o of objects) {
+      if (req.diverted && (await this.holdsCopy(o))) {
+        // One holder per copy: a second replica's copy here would leave fewer than k nodes holding it.
+        noRoom.push(o);
+        continue;
+      }
       let outcome;
       try {
-        outcome = await this.local.apply(o);
+        // A diverted copy leaves room for the node's own replicas.
+        outcome = await this.local.apply(o, req.diverted ? DIVERSION.maxUtilization : 1);
       } catch (error) {
         if (!(error instanceof ResourceExhaustedError)) throw error;
         full = error;
-        refused.push(Buffer.from(o.guid, 'hex'));
+        noRoom.push(o);
         continue;
       }
       const { result, previous } = outcome;
+      if (req.diverted && result === 'same') {
+        // Another replica's copy came first (both were in flight): this one goes elsewhere.
+        noRoom.push(o);
+        continue;
+      }
       if (result === 'applied') applied++;
       else stale++;
-      if (result === 'applied' && previous && !previous.tombstone) replacedLive++;
+      if (result === 'applied' && previous && !previous.tombstone && !previous.divertedTo) replacedLive++;
       if (result === 'newer') newer.push(toMeta(previous!));
     }
-    if (full && applied + stale === 0) throw full;
-    return { applied, stale, replacedLive, newer, refused };
+    const pointed: Buffer[] = [];
+    let diverted = 0;
+    let placed = new Map<string, 'diverted' | 'pointed'>();
+    // A diverted copy is never diverted further: its holder is the one that had no room.
+    if (noRoom.length > 0 && this.diversion && !req.diverted) {
+      const sender = req.sender ? fromNodeInfo(req.sender) : undefined;
+      placed = await this.diversion.divert(noRoom, this.diversion.soon(), { sender, senderKeeps: req.senderKeeps });
+      for (const [guid, how] of placed) {
+        if (how === 'pointed') pointed.push(Buffer.from(guid, 'hex'));
+        else diverted++;
+      }
+    }
+    const refused = noRoom.filter((o) => !placed.has(o.guid)).map((o) => Buffer.from(o.guid, 'hex'));
+    if (full && applied + stale + diverted + pointed.length === 0) throw full;
+    return { applied: applied + diverted, stale, replacedLive, newer, refused, pointed, diverted };
+  }
+
+  /** Whether this node holds `o`'s bytes at its version or newer. */
+  private async holdsCopy(o: StoredObject): Promise<boolean> {
+    const current = await this.local.store.get(o.guid);
+    return current !== undefined && !current.divertedTo && compareVersions(current, o) >= 0;
   }
 
   async fetchReplicas(req: DhtCalls['fetchReplicas'][0]): Promise<DhtCalls['fetchReplicas'][1]> {
     if (req.guids.length > REPLICATION.maxObjectsPerMessage) throw new InvalidArgumentError(`at most ${REPLICATION.maxObjectsPerMessage} GUIDs per message`);
     const guids = req.guids.map((g, i) => keyFromBytes(g, `guids[${i}]`));
-    const found = await Promise.all(guids.map((g) => this.local.read(g)));
-    return { objects: found.map((f) => f.object).filter((o) => o !== undefined).map(toRecord) };
+    // A pointer this node cannot follow fails the whole answer: absent it is not.
+    const found = await Promise.all(guids.map((g) => this.local.read(g, req.metaOnly)));
+    const objects = found.map((f) => f.object).filter((o) => o !== undefined);
+    return { objects: objects.map((o) => toRecord(req.metaOnly ? { ...o, value: EMPTY } : o)) };
   }
 
   syncDigest(req: DhtCalls['syncDigest'][0]): Promise<DhtCalls['syncDigest'][1]> {

@@ -18,6 +18,8 @@ export class ReplicaStore {
    * lock and before the write is confirmed: the DHT revokes cache leases here.
    */
   onChange: ((guid: Id, newer: { version: number; writer: Id; tombstone: boolean }) => Promise<void>) | undefined;
+  /** Follows a diversion pointer to the copy it stands for (set by the DHT's diversion). */
+  resolver: ((pointer: StoredObject) => Promise<StoredObject>) | undefined;
 
   constructor(
     readonly store: Store,
@@ -29,28 +31,60 @@ export class ReplicaStore {
     return this.store.healthy();
   }
 
-  /** Writes `object` unless the (intact) stored copy is as new or newer. */
-  apply(object: StoredObject): Promise<{ result: ApplyResult; previous: StoredObject | undefined }> {
+  /**
+   * Writes `object` unless the (intact) stored copy is as new or newer. A diversion pointer
+   * to the same version gives way to the copy when there is room for it. `maxUtilization`
+   * (of the capacity) bounds the write further: diverted copies leave room for the node's own.
+   */
+  apply(object: StoredObject, maxUtilization = 1): Promise<{ result: ApplyResult; previous: StoredObject | undefined }> {
     return this.withLock(object.guid, async () => {
       this.checkHealthy();
       const previous = await this.store.get(object.guid);
       // Hash the stored bytes only when they would win: a corrupt copy never does.
       const order = previous ? compareVersions(previous, object) : -1;
-      const kept = order >= 0 && isIntact(previous!);
+      const kept = (order > 0 || (order === 0 && !previous!.divertedTo)) && isIntact(previous!);
       if (kept) return { result: order > 0 ? ('newer' as const) : ('same' as const), previous };
-      this.checkRoom(object, previous);
+      this.checkRoom(object, previous, maxUtilization);
       await this.store.put(object);
-      await this.onChange?.(object.guid, object);
+      // The copy taking its own pointer's place changes nothing a cache holds.
+      if (!(order === 0 && previous!.divertedTo)) await this.onChange?.(object.guid, object);
       return { result: 'applied' as const, previous };
     });
   }
 
-  /** The stored copy if present and intact; a corrupt copy reads as absent. */
-  async read(guid: Id): Promise<{ object: StoredObject | undefined; corrupt: boolean }> {
+  /**
+   * Keeps a pointer to `holder` in place of `object` (which it stores): unless the stored
+   * copy is as new or newer. Returns whether the pointer was written.
+   */
+  applyPointer(object: StoredObject, holder: Id): Promise<boolean> {
+    return this.withLock(object.guid, async () => {
+      this.checkHealthy();
+      const previous = await this.store.get(object.guid);
+      const order = previous ? compareVersions(previous, object) : -1;
+      // A pointer to the same version may move to another holder; a copy stays.
+      if ((order > 0 || (order === 0 && !previous!.divertedTo)) && isIntact(previous!)) return false;
+      await this.store.put({ ...object, value: EMPTY, divertedTo: holder });
+      await this.onChange?.(object.guid, object);
+      return true;
+    });
+  }
+
+  /** Whether `bytes` more would fit under `maxUtilization` of the capacity. */
+  hasRoom(bytes: number, maxUtilization = 1): boolean {
+    return this.capacityBytes <= 0 || this.store.usage().bytes + bytes <= this.capacityBytes * maxUtilization;
+  }
+
+  /**
+   * The stored copy if present and intact; a corrupt copy reads as absent. A diversion
+   * pointer is followed to the copy it stands for (UNAVAILABLE when that copy cannot be
+   * read) unless `pointers` asks for the pointer itself (metadata is all the caller needs).
+   */
+  async read(guid: Id, pointers = false): Promise<{ object: StoredObject | undefined; corrupt: boolean }> {
     this.checkHealthy();
     const object = await this.store.get(guid);
     if (!object) return { object: undefined, corrupt: false };
     if (!isIntact(object)) return { object: undefined, corrupt: true };
+    if (object.divertedTo && !pointers && this.resolver) return { object: await this.resolver(object), corrupt: false };
     return { object, corrupt: false };
   }
 
@@ -67,12 +101,13 @@ export class ReplicaStore {
   }
 
   /** A write that grows the live bytes past the capacity is refused; tombstones and shrinking writes never are. */
-  private checkRoom(object: StoredObject, previous: StoredObject | undefined): void {
+  private checkRoom(object: StoredObject, previous: StoredObject | undefined, maxUtilization: number): void {
     if (this.capacityBytes <= 0 || object.tombstone) return;
-    const growth = object.size - (previous && !previous.tombstone ? previous.size : 0);
+    const growth = object.size - (previous && !previous.tombstone && !previous.divertedTo ? previous.size : 0);
     const used = this.store.usage().bytes;
-    if (growth > 0 && used + growth > this.capacityBytes) {
-      throw new ResourceExhaustedError(`this node's store is full: ${used} of ${this.capacityBytes} bytes used, ${growth} more asked`);
+    const limit = Math.floor(this.capacityBytes * maxUtilization);
+    if (growth > 0 && used + growth > limit) {
+      throw new ResourceExhaustedError(`this node's store is full: ${used} of ${limit} bytes used, ${growth} more asked`);
     }
   }
 
@@ -93,12 +128,14 @@ export class ReplicaStore {
   }
 }
 
+const EMPTY = Buffer.alloc(0);
+
 /** Newer than any copy: revoking with it drops every cached copy. */
 const DROPPED = { version: Number.MAX_SAFE_INTEGER, writer: 'f'.repeat(32), tombstone: true };
 
-/** Bytes match the recorded hash, and a content-addressed GUID. Tombstones have no bytes to check. */
+/** Bytes match the recorded hash, and a content-addressed GUID. Tombstones and pointers have no bytes to check. */
 export function isIntact(o: StoredObject): boolean {
-  if (o.tombstone) return true;
+  if (o.tombstone || o.divertedTo) return true;
   const hash = sha256(o.value).toString('hex');
   if (hash !== o.hash) return false;
   return !o.contentAddressed || hash.slice(0, 32) === o.guid;

@@ -9,6 +9,7 @@ import { toNodeInfo } from '../overlay/codec';
 import { callDht } from './peer-messages';
 import type { StoredObject } from '../store/store';
 import { fromMeta, fromRecord, toRecord } from './records';
+import type { Diversion } from './diversion';
 import type { ReplicaStore } from './replica-store';
 
 export interface ReplicationConfig {
@@ -62,6 +63,8 @@ export class Replication {
     private readonly config: ReplicationConfig,
     private readonly clock: { now(): number },
     private readonly log: Logger,
+    /** Places a copy this node has no room for on a neighbour; none: the write is refused. */
+    private readonly diversion?: Diversion,
   ) {}
 
   static quorum(replicas: number, configured?: number): number {
@@ -127,26 +130,41 @@ export class Replication {
   /** One replica write. */
   private async writeTo(target: NodeHandle, object: StoredObject, deadline: number): Promise<ReplicaReply> {
     if (target.id === this.endpoint.self.id) {
-      const { result, previous } = await this.local.apply(object);
-      if (result === 'newer') return { replacedLive: false, newerVersion: previous!.version };
-      return { replacedLive: result === 'applied' && previous !== undefined && !previous.tombstone };
+      try {
+        const { result, previous } = await this.local.apply(object);
+        if (result === 'newer') return { replacedLive: false, newerVersion: previous!.version };
+        return { replacedLive: result === 'applied' && previous !== undefined && !previous.tombstone };
+      } catch (error) {
+        if (!(error instanceof ResourceExhaustedError) || !this.diversion) throw error;
+        const previous = await this.local.store.get(object.guid);
+        if ((await this.diversion.divert([object], deadline)).get(object.guid) !== 'diverted') throw error;
+        return { replacedLive: previous !== undefined && !previous.tombstone };
+      }
     }
-    const res = await callDht(this.endpoint, target, 'storeReplicas', { sender: toNodeInfo(this.endpoint.self), objects: [toRecord(object)] }, deadline);
+    const res = await callDht(this.endpoint, target, 'storeReplicas', { sender: toNodeInfo(this.endpoint.self), objects: [toRecord(object)], diverted: false, senderKeeps: false }, deadline);
+    // It points back here: this node's copy is the one counted, not another.
+    if (res.pointed.length > 0) throw new ResourceExhaustedError(`${target.name || target.address} is full`);
     const newer = res.newer.find((m) => fromMeta(m).guid === object.guid);
     if (newer) return { replacedLive: false, newerVersion: Number(newer.version) };
     return { replacedLive: res.replacedLive > 0 };
   }
 
-  /** Pushes objects to one peer in bounded messages; returns how many it applied. */
-  async push(target: NodeHandle, objects: StoredObject[], deadline: number): Promise<number> {
+  /**
+   * Pushes objects to one peer in bounded messages; returns how many it took, and the GUIDs
+   * it keeps only a pointer to this node's copy for (asked for by `senderKeeps`: this node
+   * holds them outside their replica set and may go on doing so).
+   */
+  async push(target: NodeHandle, objects: StoredObject[], deadline: number, senderKeeps = false): Promise<{ applied: number; pointed: Set<Id> }> {
     let applied = 0;
+    const pointed = new Set<Id>();
     for (const batch of batches(objects)) {
-      const res = await callDht(this.endpoint, target, 'storeReplicas', { sender: toNodeInfo(this.endpoint.self), objects: batch.map(toRecord) }, deadline);
+      const res = await callDht(this.endpoint, target, 'storeReplicas', { sender: toNodeInfo(this.endpoint.self), objects: batch.map(toRecord), diverted: false, senderKeeps }, deadline);
       applied += res.applied + res.stale;
+      for (const g of res.pointed) pointed.add(Buffer.from(g).toString('hex'));
       // Not delivered: a handoff must keep these, a repair tries again.
       if (res.refused.length > 0) throw new ResourceExhaustedError(`${target.name || target.address} is full: refused ${res.refused.length} of ${batch.length} objects`);
     }
-    return applied;
+    return { applied, pointed };
   }
 
   /** Reads copies of `guids` from one peer. */
@@ -154,7 +172,7 @@ export class Replication {
     const out: StoredObject[] = [];
     const step = REPLICATION.maxObjectsPerMessage;
     for (let i = 0; i < guids.length; i += step) {
-      const res = await callDht(this.endpoint, target, 'fetchReplicas', { guids: guids.slice(i, i + step).map((g) => Buffer.from(g, 'hex')) }, deadline);
+      const res = await callDht(this.endpoint, target, 'fetchReplicas', { guids: guids.slice(i, i + step).map((g) => Buffer.from(g, 'hex')), metaOnly: false }, deadline);
       out.push(...res.objects.map((r) => fromRecord(r, this.config.maxValueBytes)));
     }
     return out;

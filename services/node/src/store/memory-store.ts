@@ -14,6 +14,7 @@ export class MemoryStore implements Store {
   private live = { objects: 0, bytes: 0 };
   private readonly tree = new LeafTable();
   private readonly dead = new Map<Id, number>();
+  private readonly pointers = new SortedIds();
 
   async start(): Promise<void> {}
   async stop(): Promise<void> {}
@@ -84,16 +85,31 @@ export class MemoryStore implements Store {
       .map(([guid]) => ({ ...this.objects.get(guid)!, value: Buffer.alloc(0) }));
   }
 
+  async diverted(after: Id | undefined, limit: number): Promise<StoredObject[]> {
+    const out: StoredObject[] = [];
+    if (limit <= 0) return out;
+    this.pointers.walk(after ?? '', (id) => {
+      if (id === after) return true;
+      out.push({ ...this.objects.get(id)!, value: Buffer.alloc(0) });
+      return out.length < limit;
+    });
+    return out;
+  }
+
   private tally(o: StoredObject | undefined, sign: 1 | -1): void {
     if (!o) return;
     this.tree.apply(o, sign);
+    if (o.divertedTo) {
+      if (sign > 0) this.pointers.insert(o.guid);
+      else this.pointers.delete(o.guid);
+    }
     if (o.tombstone) {
       if (sign > 0) this.dead.set(o.guid, o.createdAt);
       else this.dead.delete(o.guid);
       return;
     }
     this.live.objects += sign;
-    this.live.bytes += sign * o.size;
+    if (!o.divertedTo) this.live.bytes += sign * o.size;
   }
 }
 

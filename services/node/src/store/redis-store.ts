@@ -4,11 +4,11 @@ import { ResourceExhaustedError, UnavailableError } from '../errors';
 import type { RangeOptions, Store, StoredObject, StoreUsage } from './store';
 import { DIGEST_BYTES, LEAF_DIGITS, type LeafDigest } from './tree';
 
-const FIELDS = ['version', 'writer', 'hash', 'size', 'createdAt', 'tombstone', 'contentAddressed'] as const;
+const FIELDS = ['version', 'writer', 'hash', 'size', 'createdAt', 'tombstone', 'contentAddressed', 'divertedTo'] as const;
 
 // The usage hash (live objects, their bytes), the hash tree's leaves and the tombstone index
 // change in the same script as the object, so they are exact whatever the interleaving.
-// KEYS: object, index, usage, tree, tombstones, tree state. The tree is kept for GUIDs up to
+// KEYS: object, index, usage, tree, tombstones, tree state, diversion pointers. The tree is kept for GUIDs up to
 // the tree state ('done': all of them) while an older store's tree is being built.
 const TREE_HELPERS = `
 local function xorLeaf(tree, leaf, h, dc)
@@ -33,19 +33,26 @@ end`;
 const UNCOUNT_OLD = `${TREE_HELPERS}
 local state = redis.call('GET', KEYS[6])
 local kept = state == 'done' or (state and ARGV[1] <= state)
-local old = redis.call('HMGET', KEYS[1], 'size', 'tombstone', 'version', 'writer')
+local old = redis.call('HMGET', KEYS[1], 'size', 'tombstone', 'version', 'writer', 'divertedTo')
 if old[2] == '0' then
   redis.call('HINCRBY', KEYS[3], 'objects', -1)
-  redis.call('HINCRBY', KEYS[3], 'bytes', -tonumber(old[1]))
+  if not old[5] then redis.call('HINCRBY', KEYS[3], 'bytes', -tonumber(old[1])) end
 end
 if old[2] and kept then account(KEYS[4], ARGV[1], old[3], old[4], old[2], -1) end
-redis.call('ZREM', KEYS[5], ARGV[1])`;
+redis.call('ZREM', KEYS[5], ARGV[1])
+redis.call('ZREM', KEYS[7], ARGV[1])`;
 const PUT_SCRIPT = `${UNCOUNT_OLD}
 redis.call('HSET', KEYS[1], 'value', ARGV[2], 'version', ARGV[3], 'writer', ARGV[4], 'hash', ARGV[5], 'size', ARGV[6], 'createdAt', ARGV[7], 'tombstone', ARGV[8], 'contentAddressed', ARGV[9])
 redis.call('ZADD', KEYS[2], 0, ARGV[1])
+if ARGV[10] ~= '' then
+  redis.call('HSET', KEYS[1], 'divertedTo', ARGV[10])
+  redis.call('ZADD', KEYS[7], 0, ARGV[1])
+else
+  redis.call('HDEL', KEYS[1], 'divertedTo')
+end
 if ARGV[8] == '0' then
   redis.call('HINCRBY', KEYS[3], 'objects', 1)
-  redis.call('HINCRBY', KEYS[3], 'bytes', tonumber(ARGV[6]))
+  if ARGV[10] == '' then redis.call('HINCRBY', KEYS[3], 'bytes', tonumber(ARGV[6])) end
 else
   redis.call('ZADD', KEYS[5], tonumber(ARGV[7]), ARGV[1])
 end
@@ -113,6 +120,7 @@ export class RedisStore implements Store {
   private readonly treeKey: string;
   private readonly tombstonesKey: string;
   private readonly treeStateKey: string;
+  private readonly divertedKey: string;
   private live: StoreUsage = { objects: 0, bytes: 0 };
   private refreshing: Promise<void> | undefined;
 
@@ -125,6 +133,7 @@ export class RedisStore implements Store {
     this.treeKey = `${prefix}tree`;
     this.tombstonesKey = `${prefix}tombstones`;
     this.treeStateKey = `${prefix}tree-state`;
+    this.divertedKey = `${prefix}diverted`;
     this.redis = new Redis(url, {
       lazyConnect: true,
       // Fail fast while Redis is away: the node reports not-ready and other replicas serve.
@@ -133,8 +142,8 @@ export class RedisStore implements Store {
       connectTimeout: 2000,
       retryStrategy: () => 500,
     }) as Scripted;
-    this.redis.defineCommand('pastryPut', { numberOfKeys: 6, lua: PUT_SCRIPT });
-    this.redis.defineCommand('pastryDelete', { numberOfKeys: 6, lua: DELETE_SCRIPT });
+    this.redis.defineCommand('pastryPut', { numberOfKeys: 7, lua: PUT_SCRIPT });
+    this.redis.defineCommand('pastryDelete', { numberOfKeys: 7, lua: DELETE_SCRIPT });
     this.redis.defineCommand('pastryTreeInit', { numberOfKeys: 4, lua: TREE_INIT_SCRIPT });
     this.redis.defineCommand('pastryTreePage', { numberOfKeys: 4, lua: TREE_PAGE_SCRIPT });
     // Connection errors surface through healthy(); ioredis would otherwise log them.
@@ -221,6 +230,12 @@ export class RedisStore implements Store {
     return this.metadata(guids);
   }
 
+  async diverted(after: Id | undefined, limit: number): Promise<StoredObject[]> {
+    if (limit <= 0) return [];
+    const guids = await this.guard(this.redis.zrangebylex(this.divertedKey, after === undefined ? '-' : `(${after}`, '+', 'LIMIT', 0, limit));
+    return this.metadata(guids);
+  }
+
   async stop(): Promise<void> {
     this.redis.disconnect();
   }
@@ -233,8 +248,8 @@ export class RedisStore implements Store {
     return `${this.prefix}o:${guid}`;
   }
 
-  private objectKeys(guid: Id): [string, string, string, string, string, string] {
-    return [this.key(guid), this.index, this.usageKey, this.treeKey, this.tombstonesKey, this.treeStateKey];
+  private objectKeys(guid: Id): [string, string, string, string, string, string, string] {
+    return [this.key(guid), this.index, this.usageKey, this.treeKey, this.tombstonesKey, this.treeStateKey, this.divertedKey];
   }
 
   async get(guid: Id): Promise<StoredObject | undefined> {
@@ -255,6 +270,7 @@ export class RedisStore implements Store {
         String(o.createdAt),
         o.tombstone ? '1' : '0',
         o.contentAddressed ? '1' : '0',
+        o.divertedTo ?? '',
       ),
     );
     this.live = { objects: Number(objects ?? 0), bytes: Number(bytes ?? 0) };
@@ -337,5 +353,6 @@ function decode(guid: Id, h: Record<string, Buffer>): StoredObject {
     createdAt: Number(h.createdAt?.toString() ?? 0),
     tombstone: h.tombstone?.toString() === '1',
     contentAddressed: h.contentAddressed?.toString() === '1',
+    ...(h.divertedTo && h.divertedTo.length > 0 ? { divertedTo: h.divertedTo.toString() } : {}),
   };
 }

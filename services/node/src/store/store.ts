@@ -18,6 +18,12 @@ export interface StoredObject {
   tombstone: boolean;
   /** The GUID is SHA-256(value)[0:16]. */
   contentAddressed: boolean;
+  /**
+   * A replica diverted for lack of room (PAST's replica diversion): this node keeps only a
+   * pointer, value empty, and the node with this id holds the copy. Its bytes do not count
+   * in the usage.
+   */
+  divertedTo?: Id;
 }
 
 export interface RangeOptions {
@@ -55,6 +61,8 @@ export interface Store {
   leaves(): Promise<Map<number, LeafDigest>>;
   /** Tombstones created at or before `before` (ms), oldest first, at most `limit`, values empty. */
   tombstones(before: number, limit: number): Promise<StoredObject[]>;
+  /** Diversion pointers with GUID above `after` (all when undefined), in GUID order, at most `limit`, values empty. */
+  diverted(after: Id | undefined, limit: number): Promise<StoredObject[]>;
   /** False while the backing service is unreachable. */
   healthy(): boolean;
 }

@@ -68,6 +68,10 @@ export class InstrumentedStore implements Store, StoreContents {
     return this.timed('tombstones', () => this.inner.tombstones(before, limit));
   }
 
+  diverted(after: string | undefined, limit: number): Promise<StoredObject[]> {
+    return this.timed('diverted', () => this.inner.diverted(after, limit));
+  }
+
   count(): Promise<number> {
     return this.timed('count', () => this.inner.count());
   }

@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { STORE_BUCKETS } from './buckets';
 
 /** Store operations timed by the instrumented store. */
-export const STORE_OPERATIONS = ['get', 'put', 'delete', 'range', 'count', 'leaves', 'tombstones'] as const;
+export const STORE_OPERATIONS = ['get', 'put', 'delete', 'range', 'count', 'leaves', 'tombstones', 'diverted'] as const;
 export type StoreOperation = (typeof STORE_OPERATIONS)[number];
 
 /** What replication and anti-entropy report; the no-op below serves tests and tools. */
@@ -38,8 +38,18 @@ export interface StoreContents {
 /**
  * pastry_store_objects, pastry_store_bytes, pastry_store_capacity_bytes, pastry_store_utilization, pastry_store_up,
  * pastry_store_operation_duration_seconds{operation,store}, pastry_under_replicated_objects,
- * pastry_antientropy_repairs_total, pastry_handoff_objects_total.
+ * pastry_antientropy_repairs_total, pastry_handoff_objects_total, pastry_diversion_events_total{event}.
  */
+/** Replica diversion's running totals. */
+export interface DiversionCounts {
+  readonly diverted: number;
+  readonly reclaimed: number;
+  readonly restored: number;
+  readonly dropped: number;
+}
+
+const DIVERSION_EVENTS = ['diverted', 'reclaimed', 'restored', 'dropped'] as const;
+
 /** What the route cache reports. */
 export interface CacheStats {
   readonly size: number;
@@ -58,6 +68,8 @@ export class StorageMetrics implements StorageEvents {
   private cacheHitsSeen = 0;
   private replication: ReplicationStats | undefined;
   private seen = { repaired: 0, handedOff: 0 };
+  private diversion: DiversionCounts | undefined;
+  private diversionSeen: Record<(typeof DIVERSION_EVENTS)[number], number> = { diverted: 0, reclaimed: 0, restored: 0, dropped: 0 };
 
   constructor(registry: Registry) {
     const self = this;
@@ -158,6 +170,20 @@ export class StorageMetrics implements StorageEvents {
         self.catchUp('handedOff', (n) => this.inc(n));
       },
     });
+    const diversionEvents = new Counter({
+      name: 'pastry_diversion_events_total',
+      help: 'Replica diversion by this node: copies placed on a neighbour for want of room (diverted), taken back (reclaimed), found again on another replica after the holder lost them (restored), pointers dropped with no copy left anywhere (dropped).',
+      labelNames: ['event'],
+      registers: [registry],
+      collect() {
+        for (const event of DIVERSION_EVENTS) {
+          const now = self.diversion?.[event] ?? 0;
+          if (now > self.diversionSeen[event]) this.labels({ event }).inc(now - self.diversionSeen[event]);
+          self.diversionSeen[event] = Math.max(self.diversionSeen[event], now);
+        }
+      },
+    });
+    for (const event of DIVERSION_EVENTS) diversionEvents.labels({ event }).inc(0);
     this.underReplicated.set(0);
     this.repairs.inc(0);
     this.handoffs.inc(0);
@@ -170,6 +196,11 @@ export class StorageMetrics implements StorageEvents {
 
   watchCapacity(bytes: number): void {
     this.capacity = bytes;
+  }
+
+  watchDiversion(counts: DiversionCounts): void {
+    this.diversion = counts;
+    this.diversionSeen = { diverted: 0, reclaimed: 0, restored: 0, dropped: 0 };
   }
 
   /** Reads objects and bytes from here on every scrape; zeroes the latency series of this store kind. */

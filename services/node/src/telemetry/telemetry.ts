@@ -6,7 +6,7 @@ import { InstrumentedStore } from './instrumented-store';
 import { PastryMetrics, type OverlayView } from './metrics';
 import { MetricsServer } from './metrics-server';
 import { NodeRpcTelemetry, type RpcTelemetry } from './rpc-telemetry';
-import type { CacheStats, ReplicationStats, StorageEvents } from './storage-metrics';
+import type { CacheStats, DiversionCounts, ReplicationStats, StorageEvents } from './storage-metrics';
 import { Tracing } from './tracing';
 
 export interface TelemetryConfig {
@@ -68,6 +68,11 @@ export class Telemetry {
   /** The route cache, for pastry_cache_entries, pastry_cache_bytes, pastry_cache_hits_total. */
   watchCache(cache: CacheStats): void {
     this.metrics.storage.watchCache(cache);
+  }
+
+  /** Replica diversion's totals, for pastry_diversion_events_total. */
+  watchDiversion(counts: DiversionCounts): void {
+    this.metrics.storage.watchDiversion(counts);
   }
 
   /** The store's capacity, for pastry_store_capacity_bytes and pastry_store_utilization. */
