@@ -195,6 +195,24 @@ export function storeCompliance(name: string, create: () => Promise<Store>, dest
       expect((await store.get(real.guid))?.divertedTo).toBeUndefined();
       expect(store.usage()).toEqual({ objects: 4, bytes: 41 });
     });
+
+    it('keeps a file-diversion redirect with its record, and drops it when a plain copy replaces the record', async () => {
+      const salted = 'c'.repeat(32);
+      const redirect: StoredObject = { ...object('6'.repeat(32), '', { version: 5 }), redirect: salted };
+      await store.put(redirect);
+      expect((await store.get(redirect.guid))?.redirect).toBe(salted);
+      expect((await store.range('6'.repeat(32), '6'.repeat(32), 10, { values: false }))[0]?.redirect).toBe(salted);
+      expect(store.usage()).toEqual({ objects: 1, bytes: 0 });
+      await store.put(object(redirect.guid, 'back', { version: 6 }));
+      const plain = await store.get(redirect.guid);
+      expect(plain?.redirect).toBeUndefined();
+      expect(plain?.value.toString()).toBe('back');
+      // A live object with no bytes is overwritten and deleted like any other.
+      await store.put(object('8'.repeat(32), ''));
+      await store.put(object('8'.repeat(32), '', { version: 2 }));
+      expect(await store.delete('8'.repeat(32))).toBe(true);
+      expect(store.usage()).toEqual({ objects: 1, bytes: 4 });
+    });
   });
 }
 

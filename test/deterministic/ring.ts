@@ -232,8 +232,14 @@ export class DetRing {
   async missingReplicas(nodes: DetNode[] = this.live()): Promise<string[]> {
     const problems: string[] = [];
     for (const a of this.acked.values()) {
+      let salted: Id | undefined;
       for (const r of this.trueReplicas(a.guid, nodes)) {
         let copy = await r.store.get(a.guid);
+        // A redirect at this version stands for the diverted file, checked below.
+        if (copy?.redirect && !copy.tombstone && copy.version >= a.version) {
+          if (copy.version === a.version) salted = copy.redirect;
+          continue;
+        }
         // A diversion pointer counts as the copy its holder, a live node, has.
         if (copy?.divertedTo) {
           const holder = this.live().find((n) => n.handle.id === copy!.divertedTo);
@@ -242,6 +248,12 @@ export class DetRing {
         }
         if (!copy || copy.version < a.version) problems.push(`${a.name} (v${a.version}) missing on ${r.handle.name}${copy ? ` (has v${copy.version})` : ''}`);
         else if (copy.version === a.version && (copy.tombstone !== a.removed || (!a.removed && copy.value.toString() !== a.value))) problems.push(`${a.name} differs on ${r.handle.name}`);
+      }
+      // A diverted file: on the k replicas of its salted GUID.
+      if (salted) {
+        const at = salted;
+        const held = await Promise.all(this.trueReplicas(at, nodes).map((n) => n.store.get(at)));
+        for (const h of held) if (!h || h.tombstone || (!h.divertedTo && h.value.toString() !== a.value)) problems.push(`${a.name} (v${a.version}) diverted to ${at}: a copy missing there`);
       }
     }
     return problems;

@@ -109,6 +109,14 @@ export const DIVERSION = {
   maxParked: 100_000,
 } as const;
 
+/** PAST's file diversion: a put whose whole neighbourhood is full goes to a salted GUID. */
+export const FILE_DIVERSION = {
+  /** Salted GUIDs tried, each rooted elsewhere on the ring, before the put is refused. */
+  attempts: 3,
+  /** Salts looked at for those: salted GUIDs rooted in the root's own (full) leaf set are skipped. */
+  maxSalts: 64,
+} as const;
+
 export const CACHE = {
   /** Leases one replica holds on record at most; past it, reads are answered without one. */
   maxLeases: 100_000,

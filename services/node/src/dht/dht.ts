@@ -1,4 +1,4 @@
-import { type Id } from '../core/id';
+import { ringDistance, type Id } from '../core/id';
 import type { NodeHandle } from '../core/node-handle';
 import { InvalidArgumentError, NotFoundError, ResourceExhaustedError, UnavailableError } from '../errors';
 import { DhtOperation, DhtRouted, DhtRoutedReply } from '../gen/pastry/v1/dht_peer';
@@ -6,11 +6,11 @@ import type { Key } from '../gen/pastry/v1/dht';
 import type { NodeInfo } from '../gen/pastry/v1/common';
 import type { Application, Endpoint, ForwardDecision, RoutedMessage } from '../overlay/common-api';
 import { fromNodeInfo, keyFromBytes, toNodeInfo } from '../overlay/codec';
-import { CACHE, LIMITS } from '../constants';
+import { CACHE, FILE_DIVERSION, LIMITS } from '../constants';
 import { LeaseTable, RouteCache, type Versioned } from './cache';
 import { callDht, DHT_APP } from './peer-messages';
 import type { StoredObject } from '../store/store';
-import { guidForContent, guidForName, sha256 } from './guid';
+import { guidForContent, guidForName, saltedGuid, sha256 } from './guid';
 import type { ReplicaStore } from './replica-store';
 import { SupersededError, type Replication, type WriteOutcome } from './replication';
 
@@ -59,6 +59,8 @@ export interface AppHost {
  */
 export class Dht implements Application {
   readonly id = DHT_APP;
+  /** Puts this node, as a root, stored under a salted GUID (file diversion). */
+  readonly stats = { fileDiverted: 0 };
   private leaving = false;
   private lastVersion = 0;
   private replication!: Replication;
@@ -122,11 +124,12 @@ export class Dht implements Application {
     return this.routeOp(resolveKey(key), DhtOperation.DHT_OPERATION_ROUTE, EMPTY, false, deadline, context);
   }
 
-  private async routeOp(guid: Id, operation: DhtOperation, value: Buffer, contentAddressed: boolean, deadline: number, context?: unknown): Promise<Routed> {
-    if (this.leaving && (operation === DhtOperation.DHT_OPERATION_PUT || operation === DhtOperation.DHT_OPERATION_REMOVE)) {
+  /** `diverted`: a root's own operation on the salted GUID of a diverted file. */
+  private async routeOp(guid: Id, operation: DhtOperation, value: Buffer, contentAddressed: boolean, deadline: number, context?: unknown, diverted = false): Promise<Routed> {
+    if (!diverted && this.leaving && (operation === DhtOperation.DHT_OPERATION_PUT || operation === DhtOperation.DHT_OPERATION_REMOVE)) {
       throw new UnavailableError('this node is leaving the ring; send writes to another node');
     }
-    const payload = Buffer.from(DhtRouted.encode({ operation, value, contentAddressed, origin: toNodeInfo(this.endpoint.self) }).finish());
+    const payload = Buffer.from(DhtRouted.encode({ operation, value, contentAddressed, origin: toNodeInfo(this.endpoint.self), diverted }).finish());
     const result = await this.endpoint.route(guid, payload, { deadline, context });
     const reply = DhtRoutedReply.decode(result.reply);
     return {
@@ -153,9 +156,9 @@ export class Dht implements Application {
     if (!this.local.healthy()) return { action: 'continue' };
     // Served by a replica other than the root: no lease, since only the root, which
     // coordinates every write, can revoke its leases before the write is acknowledged.
-    // A diverted copy is the root's to follow: it reads every replica anyway.
+    // A diverted copy or file is the root's to follow: it reads every replica anyway.
     const { object } = await this.local.read(message.key, true);
-    if (!object || object.tombstone || object.divertedTo) return { action: 'continue' };
+    if (!object || object.tombstone || object.divertedTo || object.redirect) return { action: 'continue' };
     return { action: 'answer', reply: encodeDelivery({ found: true, value: object.value, acknowledged: 0, version: object.version }) };
   }
 
@@ -310,9 +313,11 @@ export class Dht implements Application {
     }
     const previous = await this.localCopy(guid);
     // Content-addressed objects are immutable: the same bytes keep their version.
-    const unchanged = req.contentAddressed && previous && !previous.tombstone && previous.hash === hash;
+    const unchanged = req.contentAddressed && previous && !previous.tombstone && !previous.redirect && previous.hash === hash;
     const value = Buffer.from(req.value);
-    const { object, outcome } = await this.writeAbove(
+    let written: { object: StoredObject; outcome: WriteOutcome };
+    try {
+      written = await this.writeAbove(
       (floor) =>
         unchanged && floor === 0
           ? { ...previous, value, divertedTo: undefined }
@@ -327,17 +332,95 @@ export class Dht implements Application {
               tombstone: false,
               contentAddressed: req.contentAddressed,
             },
-      deadline,
-    );
+        deadline,
+      );
+    } catch (error) {
+      // A file diverted here is refused, not diverted again: its root tries another salt.
+      if (!(error instanceof ResourceExhaustedError) || req.diverted) throw error;
+      return this.divertFile(guid, value, previous, error, deadline);
+    }
+    const { object, outcome } = written;
+    if (previous?.redirect) await this.dropFile(previous.redirect, deadline);
     // No cached copy of an older version outlives the acknowledgement.
     await Promise.all([this.revoke(guid, object), this.outwaitPredecessor(guid)]);
     return { found: outcome.replacedLive, value: EMPTY, acknowledged: outcome.acknowledged, version: object.version };
   }
 
+  /**
+   * PAST's file diversion: no replica of `guid`, nor any neighbour they could divert to, has
+   * room. The value is put under a salted GUID, rooted elsewhere on the ring, and the replicas
+   * of `guid` keep a redirect to it (no bytes: it fits on a full node). Reads follow the
+   * redirect; a remove or an overwrite removes the diverted file.
+   */
+  private async divertFile(guid: Id, value: Buffer, previous: StoredObject | undefined, full: ResourceExhaustedError, deadline: number): Promise<Delivery> {
+    const salts = this.salts(guid);
+    for (const salted of salts) {
+      try {
+        await this.routeOp(salted, DhtOperation.DHT_OPERATION_PUT, value, false, deadline, undefined, true);
+      } catch (error) {
+        if (error instanceof ResourceExhaustedError) continue;
+        throw error;
+      }
+      const { object, outcome } = await this.writeAbove(
+        (floor) => ({
+          guid,
+          value: EMPTY,
+          version: this.nextVersion(previous, floor),
+          writer: this.endpoint.self.id,
+          hash: sha256(EMPTY).toString('hex'),
+          size: 0,
+          createdAt: this.clock.now(),
+          tombstone: false,
+          contentAddressed: false,
+          redirect: salted,
+        }),
+        deadline,
+      );
+      if (previous?.redirect && previous.redirect !== salted) await this.dropFile(previous.redirect, deadline);
+      this.stats.fileDiverted++;
+      await Promise.all([this.revoke(guid, object), this.outwaitPredecessor(guid)]);
+      return { found: outcome.replacedLive, value: EMPTY, acknowledged: outcome.acknowledged, version: object.version };
+    }
+    throw new ResourceExhaustedError(`${full.message}; and no room under ${salts.length} diverted GUIDs elsewhere on the ring`);
+  }
+
+  /**
+   * Salted GUIDs for `guid`, up to FILE_DIVERSION.attempts: those rooted inside this node's
+   * leaf set are passed over, since that neighbourhood is the one found full.
+   */
+  private salts(guid: Id): Id[] {
+    const self = this.endpoint.self.id;
+    const reach = this.endpoint.leafSet().reduce((max, n) => (ringDistance(self, n.id) > max ? ringDistance(self, n.id) : max), 0n);
+    const out: Id[] = [];
+    for (let i = 1; i <= FILE_DIVERSION.maxSalts && out.length < FILE_DIVERSION.attempts; i++) {
+      const salted = saltedGuid(guid, i);
+      if (ringDistance(self, salted) > reach) out.push(salted);
+    }
+    return out;
+  }
+
+  /** Removes a diverted file its redirect no longer names; one left behind is only unreachable bytes. */
+  private async dropFile(salted: Id, deadline: number): Promise<void> {
+    try {
+      await this.routeOp(salted, DhtOperation.DHT_OPERATION_REMOVE, EMPTY, false, deadline, undefined, true);
+    } catch {
+      // Unreachable now: the file stays, unreferenced, until removed by hand.
+    }
+  }
+
+  /** A diverted file, read under its salted GUID and answered as the redirect's version. */
+  private async followRedirect(guid: Id, redirect: StoredObject, deadline: number, leaseMs?: number): Promise<Delivery> {
+    const r = await this.routeOp(redirect.redirect!, DhtOperation.DHT_OPERATION_GET, EMPTY, false, deadline, undefined, true);
+    if (!r.response.found) throw new UnavailableError(`${guid} was diverted to ${redirect.redirect}, which cannot be found`);
+    return { found: true, value: r.response.value, acknowledged: 0, version: redirect.version, ...(leaseMs !== undefined ? { leaseMs, writer: redirect.writer } : {}) };
+  }
+
   private async coordinateGet(guid: Id, deadline: number, leaseMs: number): Promise<Delivery> {
     const { object: local, ok: localOk } = await this.localRead(guid);
+    if (local?.redirect) return this.followRedirect(guid, local, deadline, leaseMs);
     if (local && !local.tombstone) return { found: true, value: local.value, acknowledged: 0, version: local.version, leaseMs, writer: local.writer };
     const { newest, answered, needed } = await this.replication.readFromReplicas(guid, local, deadline);
+    if (newest?.redirect) return this.followRedirect(guid, newest, deadline);
     // Found on another replica only: this node's lease does not cover it.
     if (newest && !newest.tombstone) return { found: true, value: newest.value, acknowledged: 0, version: newest.version };
     // Replicas that did not answer may hold it: that is not an absence, and never a NOT_FOUND.
@@ -362,6 +445,7 @@ export class Dht implements Application {
       }),
       deadline,
     );
+    if (previous?.redirect) await this.dropFile(previous.redirect, deadline);
     await Promise.all([this.revoke(guid, tombstone), this.outwaitPredecessor(guid)]);
     const found = outcome.replacedLive || (previous !== undefined && !previous.tombstone);
     return { found, value: EMPTY, acknowledged: outcome.acknowledged, version: tombstone.version };

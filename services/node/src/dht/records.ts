@@ -15,6 +15,7 @@ export function toRecord(o: StoredObject): ObjectRecord {
     createdAtMs: o.createdAt,
     tombstone: o.tombstone,
     contentAddressed: o.contentAddressed,
+    redirect: o.redirect ? idToBytes(o.redirect) : Buffer.alloc(0),
   };
 }
 
@@ -24,6 +25,7 @@ export function fromRecord(r: ObjectRecord, maxValueBytes: number): StoredObject
   if (r.writer.length !== 16) throw new InvalidArgumentError('object.writer must be 16 bytes');
   if (r.value.length > maxValueBytes) throw new InvalidArgumentError(`object ${guid} is over the value size limit`);
   if (!/^[0-9a-f]{64}$/.test(r.hash)) throw new InvalidArgumentError(`object ${guid} has a malformed hash`);
+  if (r.redirect.length !== 0 && (r.redirect.length !== 16 || r.value.length !== 0 || r.tombstone)) throw new InvalidArgumentError(`object ${guid}: a redirect is a 16-byte GUID on a live record with no value`);
   return {
     guid,
     value: Buffer.from(r.value),
@@ -34,6 +36,7 @@ export function fromRecord(r: ObjectRecord, maxValueBytes: number): StoredObject
     createdAt: Number(r.createdAtMs),
     tombstone: r.tombstone,
     contentAddressed: r.contentAddressed,
+    ...(r.redirect.length === 16 ? { redirect: idFromBytes(r.redirect) } : {}),
   };
 }
 

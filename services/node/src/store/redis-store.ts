@@ -4,7 +4,7 @@ import { ResourceExhaustedError, UnavailableError } from '../errors';
 import type { RangeOptions, Store, StoredObject, StoreUsage } from './store';
 import { DIGEST_BYTES, LEAF_DIGITS, type LeafDigest } from './tree';
 
-const FIELDS = ['version', 'writer', 'hash', 'size', 'createdAt', 'tombstone', 'contentAddressed', 'divertedTo'] as const;
+const FIELDS = ['version', 'writer', 'hash', 'size', 'createdAt', 'tombstone', 'contentAddressed', 'divertedTo', 'redirect'] as const;
 
 // The usage hash (live objects, their bytes), the hash tree's leaves and the tombstone index
 // change in the same script as the object, so they are exact whatever the interleaving.
@@ -36,7 +36,7 @@ local kept = state == 'done' or (state and ARGV[1] <= state)
 local old = redis.call('HMGET', KEYS[1], 'size', 'tombstone', 'version', 'writer', 'divertedTo')
 if old[2] == '0' then
   redis.call('HINCRBY', KEYS[3], 'objects', -1)
-  if not old[5] then redis.call('HINCRBY', KEYS[3], 'bytes', -tonumber(old[1])) end
+  if not old[5] then redis.call('HINCRBY', KEYS[3], 'bytes', 0 - tonumber(old[1])) end
 end
 if old[2] and kept then account(KEYS[4], ARGV[1], old[3], old[4], old[2], -1) end
 redis.call('ZREM', KEYS[5], ARGV[1])
@@ -50,6 +50,7 @@ if ARGV[10] ~= '' then
 else
   redis.call('HDEL', KEYS[1], 'divertedTo')
 end
+if ARGV[11] ~= '' then redis.call('HSET', KEYS[1], 'redirect', ARGV[11]) else redis.call('HDEL', KEYS[1], 'redirect') end
 if ARGV[8] == '0' then
   redis.call('HINCRBY', KEYS[3], 'objects', 1)
   if ARGV[10] == '' then redis.call('HINCRBY', KEYS[3], 'bytes', tonumber(ARGV[6])) end
@@ -271,6 +272,7 @@ export class RedisStore implements Store {
         o.tombstone ? '1' : '0',
         o.contentAddressed ? '1' : '0',
         o.divertedTo ?? '',
+        o.redirect ?? '',
       ),
     );
     this.live = { objects: Number(objects ?? 0), bytes: Number(bytes ?? 0) };
@@ -354,5 +356,6 @@ function decode(guid: Id, h: Record<string, Buffer>): StoredObject {
     tombstone: h.tombstone?.toString() === '1',
     contentAddressed: h.contentAddressed?.toString() === '1',
     ...(h.divertedTo && h.divertedTo.length > 0 ? { divertedTo: h.divertedTo.toString() } : {}),
+    ...(h.redirect && h.redirect.length > 0 ? { redirect: h.redirect.toString() } : {}),
   };
 }

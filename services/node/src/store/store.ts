@@ -24,6 +24,11 @@ export interface StoredObject {
    * in the usage.
    */
   divertedTo?: Id;
+  /**
+   * A file diverted for lack of room in its whole neighbourhood (PAST's file diversion):
+   * this record, value empty, says the object lives under this salted GUID instead.
+   */
+  redirect?: Id;
 }
 
 export interface RangeOptions {
