@@ -361,21 +361,7 @@ export class Dht implements Application {
         if (error instanceof ResourceExhaustedError) continue;
         throw error;
       }
-      const { object, outcome } = await this.writeAbove(
-        (floor) => ({
-          guid,
-          value: EMPTY,
-          version: this.nextVersion(previous, floor),
-          writer: this.endpoint.self.id,
-          hash: sha256(EMPTY).toString('hex'),
-          size: 0,
-          createdAt: this.clock.now(),
-          tombstone: false,
-          contentAddressed: false,
-          redirect: salted,
-        }),
-        deadline,
-      );
+      const { object, outcome } = await this.writeAbove((floor) => this.emptyRecord(guid, previous, floor, { tombstone: false, redirect: salted }), deadline);
       if (previous?.redirect && previous.redirect !== salted) await this.dropFile(previous.redirect, deadline);
       this.stats.fileDiverted++;
       await Promise.all([this.revoke(guid, object), this.outwaitPredecessor(guid)]);
@@ -429,22 +415,25 @@ export class Dht implements Application {
     return { found: false, value: EMPTY, acknowledged: 0, version: newest?.version ?? 0 };
   }
 
+  /** A record with no bytes, newer than `previous`: a tombstone, or a file diversion's redirect. */
+  private emptyRecord(guid: Id, previous: StoredObject | undefined, floor: number, kind: { tombstone: boolean; redirect?: Id }): StoredObject {
+    return {
+      guid,
+      value: EMPTY,
+      version: this.nextVersion(previous, floor),
+      writer: this.endpoint.self.id,
+      hash: sha256(EMPTY).toString('hex'),
+      size: 0,
+      createdAt: this.clock.now(),
+      tombstone: kind.tombstone,
+      contentAddressed: false,
+      ...(kind.redirect ? { redirect: kind.redirect } : {}),
+    };
+  }
+
   private async coordinateRemove(guid: Id, deadline: number): Promise<Delivery> {
     const previous = await this.localCopy(guid);
-    const { object: tombstone, outcome } = await this.writeAbove(
-      (floor) => ({
-        guid,
-        value: EMPTY,
-        version: this.nextVersion(previous, floor),
-        writer: this.endpoint.self.id,
-        hash: sha256(EMPTY).toString('hex'),
-        size: 0,
-        createdAt: this.clock.now(),
-        tombstone: true,
-        contentAddressed: false,
-      }),
-      deadline,
-    );
+    const { object: tombstone, outcome } = await this.writeAbove((floor) => this.emptyRecord(guid, previous, floor, { tombstone: true }), deadline);
     if (previous?.redirect) await this.dropFile(previous.redirect, deadline);
     await Promise.all([this.revoke(guid, tombstone), this.outwaitPredecessor(guid)]);
     const found = outcome.replacedLive || (previous !== undefined && !previous.tombstone);
