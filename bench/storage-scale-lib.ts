@@ -79,7 +79,7 @@ async function load(members: Member[], objects: number, valueBytes: number): Pro
     if (records.length > 0) queue.push({ address, records });
     while (queue.length > 0) {
       const job = queue.shift()!;
-      inFlight.push(dhtPeerCall(job.address, 'storeReplicas', { sender: undefined, objects: job.records }, 60_000).then(() => undefined));
+      inFlight.push(dhtPeerCall(job.address, 'storeReplicas', { sender: undefined, objects: job.records, diverted: false, senderKeeps: false }, 60_000).then(() => undefined));
       if (inFlight.length >= 16) {
         await Promise.all(inFlight);
         inFlight = [];
@@ -90,7 +90,7 @@ async function load(members: Member[], objects: number, valueBytes: number): Pro
   for (let i = 0; i < objects; i++) {
     const guid = guidForName(`bench-${i}`);
     const value = valueOf(i, valueBytes);
-    const record: ObjectRecord = { guid: Buffer.from(guid, 'hex'), value, version: 1, writer: Buffer.from(writer, 'hex'), hash: createHash('sha256').update(value).digest('hex'), size: value.length, createdAtMs: Date.now(), tombstone: false, contentAddressed: false };
+    const record: ObjectRecord = { guid: Buffer.from(guid, 'hex'), value, version: 1, writer: Buffer.from(writer, 'hex'), hash: createHash('sha256').update(value).digest('hex'), size: value.length, createdAtMs: Date.now(), tombstone: false, contentAddressed: false, redirect: Buffer.alloc(0) };
     for (const r of replicasOf(guid, members)) {
       const list = pending.get(r.address)!;
       list.push(record);

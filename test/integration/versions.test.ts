@@ -26,8 +26,9 @@ function plant(pod: Pod, guid: string, value: string, version: number, writer: s
     createdAtMs: Date.now(),
     tombstone,
     contentAddressed: false,
+    redirect: Buffer.alloc(0),
   };
-  return dhtPeerCall(pod.address, 'storeReplicas', { sender: undefined, objects: [record] });
+  return dhtPeerCall(pod.address, 'storeReplicas', { sender: undefined, objects: [record], diverted: false, senderKeeps: false });
 }
 
 /** The copy of `guid` a node holds, tombstones included. */
