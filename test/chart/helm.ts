@@ -120,6 +120,8 @@ export interface RenderOptions {
   release?: string;
   namespace?: string;
   extraArgs?: string[];
+  /** Render as for a cluster without the prometheus-operator's CRDs (default: with them). */
+  noOperator?: boolean;
 }
 
 function renderArgs(opts: RenderOptions): string[] {
@@ -130,6 +132,7 @@ function renderArgs(opts: RenderOptions): string[] {
     '--namespace',
     opts.namespace ?? NAMESPACE,
   ];
+  if (!opts.noOperator) args.push('--api-versions', 'monitoring.coreos.com/v1/ServiceMonitor');
   for (const f of opts.valuesFiles ?? []) args.push('--values', f);
   for (const [k, v] of Object.entries(opts.set ?? {})) args.push('--set', `${k}=${v}`);
   for (const [k, v] of Object.entries(opts.setString ?? {})) args.push('--set-string', `${k}=${v}`);

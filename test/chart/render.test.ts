@@ -105,6 +105,17 @@ describe('helm template', () => {
     expect(statefulSet(off).spec.volumeClaimTemplates).toBeUndefined();
   });
 
+  test('a cluster without the prometheus-operator gets no ServiceMonitor instead of a failed install', () => {
+    const objs = render({ set: { 'serviceMonitor.enabled': true }, noOperator: true });
+    expect(findAll(objs, 'ServiceMonitor')).toHaveLength(0);
+    expect(findAll(render({ set: { 'serviceMonitor.enabled': true } }), 'ServiceMonitor')).toHaveLength(1);
+  });
+
+  test('the helm test pod outlives its success, so that `helm test --logs` can read it, and is replaced on the next run', () => {
+    const pod = findAll(render(), 'Pod').find((p) => p.metadata.annotations?.['helm.sh/hook'] === 'test')!;
+    expect(pod.metadata.annotations['helm.sh/hook-delete-policy']).toBe('before-hook-creation');
+  });
+
   test('the production values turn on persistence, the ServiceMonitor and the NetworkPolicy', () => {
     const objs = render({ valuesFiles: VALUE_SETS.production });
     expect(findAll(objs, 'ServiceMonitor')).toHaveLength(1);
