@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export PATH := $(shell go env GOPATH 2>/dev/null)/bin:$(PATH)
 NODE_BIN := node_modules/.bin
 
-.PHONY: run test deps build test-deps clean monitor bench-observability bench bench-storage bench-store-memory
+.PHONY: run test deps build test-deps clean monitor bench-observability bench bench-storage bench-store-memory chart-dashboards
 
 deps: node_modules/.installed
 
@@ -26,12 +26,20 @@ run: build
 test-deps:
 	bash test/setup/ensure-test-tools.sh
 
-# Each phase prints its time: build, the test tools (apt-get, go install), then jest.
+# Each phase prints its time: build, the test tools (apt-get, go install), a type check of
+# the tests and benchmarks (jest compiles them without one), jest, then a real single-node
+# Kubernetes (make e2e: root and Linux; the Kubernetes build is cached outside the repository).
 test:
 	@bash test/setup/phase.sh build $(MAKE) --no-print-directory build
 	@bash test/setup/phase.sh test-deps $(MAKE) --no-print-directory test-deps
+	@bash test/setup/phase.sh typecheck $(NODE_BIN)/tsc -p tsconfig.test.json
 	@bash test/setup/phase.sh jest $(NODE_BIN)/jest --ci --json --outputFile=.jest-results.json --testLocationInResults=false
+	@bash test/setup/phase.sh e2e $(MAKE) --no-print-directory e2e
 	@node -e 'const r=require("./.jest-results.json"); console.log(`tests: $${r.numPassedTests} passed, $${r.numFailedTests} failed`)'
+
+# The chart's copy of the Grafana dashboards (a test fails when they differ).
+chart-dashboards:
+	rm -rf charts/pastry/dashboards && mkdir -p charts/pastry/dashboards && cp grafana/dashboards/*.json charts/pastry/dashboards/
 
 # A local Prometheus (Debian's package) scraping every pod of the local ring, on 127.0.0.1:9090.
 monitor: build
@@ -61,3 +69,5 @@ bench-store-memory: build
 
 bench: build
 	BENCH_NO_BUILD=1 bash bench/run.sh $(BENCH_ARGS)
+
+include k8s/e2e.mk
