@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole e2e flow on a real single-node Kubernetes, torn down at the end whatever happens:
-#   build (cached) -> images -> cluster up -> helm install to ready -> put/get -> down
+#   build (cached) -> images -> cluster up -> helm install to ready -> put/get, helm test
+#   -> checks (client pod, metrics, restricted Pod Security, scale 5 -> 3 -> 6 -> 3) -> down
 #
 #   bash test/e2e/cluster/e2e.sh          # PASTRY_E2E_KEEP=1 leaves the cluster up
 #
@@ -44,3 +45,4 @@ step "kubernetes build" bash "$HERE/build.sh"
 step "images" nice -n "$PASTRY_E2E_NICE" bash "$HERE/images.sh"
 step "cluster start" bash "$HERE/up.sh"
 step "install to ready" bash "$HERE/install.sh"
+step "checks" bash "$HERE/checks.sh"

@@ -33,7 +33,7 @@ read -r -a EXTRA <<<"${PASTRY_E2E_HELM_ARGS:-}"
 t_install=$(date +%s)
 helm_install() {
   "$HELM" upgrade --install "$RELEASE" charts/pastry --namespace "$NAMESPACE" --create-namespace \
-    -f k8s/values/kind.yaml "${IMAGE_SET[@]}" "${EXTRA[@]}" "$@" --timeout 5m 2>"$E2E_RUN/helm-install.err"
+    -f k8s/values/kind.yaml "${IMAGE_SET[@]}" "${EXTRA[@]}" --timeout 5m 2>"$E2E_RUN/helm-install.err"
 }
 if ! helm_install; then
   cat "$E2E_RUN/helm-install.err" >&2
