@@ -115,6 +115,8 @@ describe('deterministic network: replica diversion', () => {
     expect(withDiversion.atFirstFailure).toBeGreaterThan(0.9);
     expect(withDiversion.atFirstFailure).toBeGreaterThan(without.atFirstFailure);
     expect(withDiversion.atFivePercent).toBeGreaterThan(without.atFivePercent);
+    // A ring no larger than a leaf set has no "elsewhere": file diversion never starts there.
+    for (const r of [without.ring, ring]) expect(r.live().reduce((n, d) => n + d.parts.dht.stats.fileDiverted, 0)).toBe(0);
     const diverted = ring.live().reduce((n, d) => n + d.parts.diversion!.stats.diverted, 0);
     expect(diverted).toBeGreaterThan(0);
     expect(await pointers(ring.live())).toBeGreaterThan(0);

@@ -1,4 +1,4 @@
-import { ringDistance, type Id } from '../core/id';
+import { type Id } from '../core/id';
 import type { NodeHandle } from '../core/node-handle';
 import { InvalidArgumentError, NotFoundError, ResourceExhaustedError, UnavailableError } from '../errors';
 import { DhtOperation, DhtRouted, DhtRoutedReply } from '../gen/pastry/v1/dht_peer';
@@ -371,16 +371,15 @@ export class Dht implements Application {
   }
 
   /**
-   * Salted GUIDs for `guid`, up to FILE_DIVERSION.attempts: those rooted inside this node's
-   * leaf set are passed over, since that neighbourhood is the one found full.
+   * Salted GUIDs for `guid`, up to FILE_DIVERSION.attempts: those in the range this node's
+   * leaf set spans are passed over, since that neighbourhood is the one found full (on a ring
+   * no larger than a leaf set, that is all of them).
    */
   private salts(guid: Id): Id[] {
-    const self = this.endpoint.self.id;
-    const reach = this.endpoint.leafSet().reduce((max, n) => (ringDistance(self, n.id) > max ? ringDistance(self, n.id) : max), 0n);
     const out: Id[] = [];
     for (let i = 1; i <= FILE_DIVERSION.maxSalts && out.length < FILE_DIVERSION.attempts; i++) {
       const salted = saltedGuid(guid, i);
-      if (ringDistance(self, salted) > reach) out.push(salted);
+      if (!this.endpoint.leafSetCovers(salted)) out.push(salted);
     }
     return out;
   }

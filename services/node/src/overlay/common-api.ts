@@ -77,6 +77,8 @@ export interface Endpoint {
   replicaSet(key: Id, k: number, exclude?: Id): NodeHandle[];
   /** This node's leaf set, without itself. */
   leafSet(): NodeHandle[];
+  /** Whether `key` lies in the range this node's leaf set spans (always, on a ring no larger than it). */
+  leafSetCovers(key: Id): boolean;
   /** The node's clock (virtual in the test network): applications keep the node's time. */
   now(): number;
   /** The node's timers: runs `fn` after `ms`; the returned function cancels it. */

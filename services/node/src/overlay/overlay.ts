@@ -106,6 +106,7 @@ export class Overlay {
       send: (node, payload, options) => this.send(app.id, node, payload, options),
       replicaSet: (key, k, exclude) => replicaSet(this.ctx.state, key, k, exclude),
       leafSet: () => this.ctx.state.leafSet.members(),
+      leafSetCovers: (key) => this.ctx.state.leafSet.covers(key),
       now: () => this.ctx.env.now(),
       setTimer: (ms, fn) => this.ctx.env.setTimer(ms, fn),
     };
