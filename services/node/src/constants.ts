@@ -126,3 +126,11 @@ export const CACHE = {
 
 /** Trailer on every error a gRPC handler answers with: the node is alive and refused, so the caller must not take it for a dead peer. */
 export const REFUSAL_TRAILER = 'pastry-refusal';
+/**
+ * Metadata of every peer call: the id of the node it is meant for. A peer's address is a
+ * DNS name, and on Kubernetes a restarted pod gets a new IP while its old one may go to
+ * another pod, so a channel can reach the wrong node; that node answers WRONG_NODE_TRAILER.
+ */
+export const TARGET_METADATA = 'pastry-to';
+/** Trailer of the answer to a call meant for another node: the caller re-resolves the address. */
+export const WRONG_NODE_TRAILER = 'pastry-wrong-node';

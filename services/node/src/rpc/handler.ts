@@ -1,5 +1,5 @@
-import { Metadata, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
-import { REFUSAL_TRAILER } from '../constants';
+import { Metadata, status, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import { REFUSAL_TRAILER, TARGET_METADATA, WRONG_NODE_TRAILER } from '../constants';
 import type { Logger } from '../logger';
 import type { RpcTelemetry } from '../telemetry/rpc-telemetry';
 import { MalformedRequest, malformedError } from './malformed';
@@ -16,6 +16,22 @@ export function callDeadline(call: ServerUnaryCall<unknown, unknown>, now: numbe
 export interface HandlerContext {
   log: Logger;
   telemetry: RpcTelemetry;
+}
+
+/** A call meant for another node reached this one (see TARGET_METADATA). */
+export class WrongNodeError extends Error {
+  constructor(
+    readonly wanted: string,
+    readonly self: string,
+  ) {
+    super(`this is node ${self}, not ${wanted}: the address now leads to another node`);
+  }
+}
+
+/** Throws WrongNodeError when the call names a target that is not `selfId`. */
+export function checkTarget(call: ServerUnaryCall<unknown, unknown>, selfId: string): void {
+  const wanted = call.metadata.get(TARGET_METADATA)[0];
+  if (typeof wanted === 'string' && wanted !== '' && wanted !== selfId) throw new WrongNodeError(wanted, selfId);
 }
 
 /**
@@ -43,6 +59,15 @@ export function unary<Req, Res>(
       .then(
         (res) => callback(null, res, observed.end(0)),
         (error: unknown) => {
+          if (error instanceof WrongNodeError) {
+            // Not a refusal: for the caller the node it wanted is not at this address.
+            log.debug('request_misdirected', { method, wanted: error.wanted });
+            observed.end(status.UNAVAILABLE);
+            const metadata = new Metadata();
+            metadata.set(WRONG_NODE_TRAILER, error.self);
+            callback({ code: status.UNAVAILABLE, details: error.message, metadata });
+            return;
+          }
           const e = toServiceError(error);
           if (e.code === 13) log.error('request_failed', { method, error: String(error), stack: (error as Error)?.stack });
           else if (isGrpcError(error)) log.debug('request_rejected', { method, code: e.code, error: e.details, peerError: String(error) });

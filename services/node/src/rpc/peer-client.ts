@@ -28,6 +28,10 @@ export class PeerPool {
         // A dead peer must fail fast rather than sit in reconnect backoff.
         'grpc.initial_reconnect_backoff_ms': 100,
         'grpc.max_reconnect_backoff_ms': 1000,
+        // A pod that restarts keeps its DNS name but gets a new IP: after a failure the name
+        // is resolved again within a second, not grpc-js's default 30 s, or the restarted
+        // peer stays unreachable (and out of the leaf set) that long.
+        'grpc.dns_min_time_between_resolutions_ms': 1000,
       });
       this.clients.set(address, c);
     }

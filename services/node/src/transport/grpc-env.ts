@@ -1,6 +1,6 @@
-import { status, type Metadata, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import type { NodeHandle } from '../core/node-handle';
-import { REFUSAL_TRAILER } from '../constants';
+import { REFUSAL_TRAILER, TARGET_METADATA, WRONG_NODE_TRAILER } from '../constants';
 import { PeerCallError, type CallOptions, type OverlayEnv, type PeerCalls, type PeerMethod } from '../overlay/env';
 import type { PeerPool } from '../rpc/peer-client';
 
@@ -27,9 +27,17 @@ export class GrpcEnv implements OverlayEnv {
   }
 
   async call<M extends PeerMethod>(to: NodeHandle, method: M, request: PeerCalls[M][0], options: CallOptions): Promise<PeerCalls[M][1]> {
+    let metadata = options.context as Metadata | undefined;
+    if (to.id !== '') {
+      // Names the node meant: the address may lead elsewhere now (TARGET_METADATA).
+      metadata = metadata ? metadata.clone() : new Metadata();
+      metadata.set(TARGET_METADATA, to.id);
+    }
     try {
-      return await this.peers.call(to.address, method, request, { deadline: options.deadline, metadata: options.context as Metadata | undefined });
+      return await this.peers.call(to.address, method, request, { deadline: options.deadline, metadata });
     } catch (error) {
+      // Another node answered at that address: a new channel resolves the name again.
+      if ((error as ServiceError)?.metadata?.get?.(WRONG_NODE_TRAILER)?.length) this.peers.drop(to.address);
       throw classify(error as ServiceError);
     }
   }
@@ -43,6 +51,7 @@ export class GrpcEnv implements OverlayEnv {
 export function classify(error: ServiceError): PeerCallError {
   const message = error?.details || error?.message || String(error);
   const code = typeof error?.code === 'number' ? error.code : status.UNKNOWN;
+  if (error?.metadata?.get?.(WRONG_NODE_TRAILER)?.length) return new PeerCallError('unreachable', code, message);
   if (error?.metadata?.get?.(REFUSAL_TRAILER)?.length) return new PeerCallError('refused', code, message);
   if (code === status.DEADLINE_EXCEEDED) return new PeerCallError('timeout', code, message);
   if (code === status.UNAVAILABLE || code === status.CANCELLED || code === status.UNKNOWN) return new PeerCallError('unreachable', code, message);
