@@ -102,7 +102,8 @@ describe('helm template', () => {
     const off = render();
     expect(findAll(off, 'ServiceMonitor')).toHaveLength(0);
     expect(findAll(off, 'NetworkPolicy')).toHaveLength(0);
-    expect(statefulSet(off).spec.volumeClaimTemplates).toBeUndefined();
+    expect(statefulSet(off).spec.volumeClaimTemplates).toHaveLength(1);
+    expect(statefulSet(render({ set: { 'persistence.enabled': false } })).spec.volumeClaimTemplates).toBeUndefined();
   });
 
   test('a cluster without the prometheus-operator gets no ServiceMonitor instead of a failed install', () => {

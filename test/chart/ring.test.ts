@@ -208,20 +208,25 @@ describe('the Redis sidecar', () => {
     expect(config.PASTRY_REDIS_URL).toBe(`redis://127.0.0.1:${args[args.indexOf('--port') + 1]}`);
   });
 
-  test('keeps nothing on disk by default, and an append-only file on a PVC with persistence', () => {
-    const plain = redisContainer(statefulSet(render()));
-    const args: string[] = plain?.args;
-    expect(args[args.indexOf('--save') + 1]).toBe('');
-    expect(args[args.indexOf('--appendonly') + 1]).toBe('no');
-    const dataVolume = statefulSet(render()).spec.template.spec.volumes.find((v: K8sObject) => v.name === 'data');
-    expect(dataVolume.emptyDir).toBeDefined();
-
-    const persistent = statefulSet(render({ set: { 'persistence.enabled': true } }));
+  test('keeps an append-only file on a PVC by default, deleted on scale-down, and nothing on disk without persistence', () => {
+    const persistent = statefulSet(render());
     const pargs: string[] = redisContainer(persistent)?.args;
     expect(pargs[pargs.indexOf('--appendonly') + 1]).toBe('yes');
+    expect(pargs[pargs.indexOf('--appendfsync') + 1]).toBe('everysec');
     expect(persistent.spec.template.spec.volumes.find((v: K8sObject) => v.name === 'data')).toBeUndefined();
     expect(persistent.spec.volumeClaimTemplates[0].metadata.name).toBe('data');
+    expect(persistent.spec.volumeClaimTemplates[0].spec.storageClassName).toBeUndefined();
+    expect(persistent.spec.persistentVolumeClaimRetentionPolicy).toEqual({ whenScaled: 'Delete', whenDeleted: 'Retain' });
     expect(redisContainer(persistent)?.volumeMounts).toContainEqual({ name: 'data', mountPath: '/data' });
+
+    const plainSts = statefulSet(render({ set: { 'persistence.enabled': false } }));
+    const args: string[] = redisContainer(plainSts)?.args;
+    expect(args[args.indexOf('--save') + 1]).toBe('');
+    expect(args[args.indexOf('--appendonly') + 1]).toBe('no');
+    const dataVolume = plainSts.spec.template.spec.volumes.find((v: K8sObject) => v.name === 'data');
+    expect(dataVolume.emptyDir).toBeDefined();
+    expect(plainSts.spec.volumeClaimTemplates).toBeUndefined();
+    expect(plainSts.spec.persistentVolumeClaimRetentionPolicy).toBeUndefined();
   });
 });
 
@@ -250,11 +255,18 @@ describe('security', () => {
     expect(pod.hostNetwork ?? false).toBe(false);
   });
 
-  test('every writable path is an emptyDir or the data volume', () => {
-    const sts = statefulSet(render());
+  test.each([
+    ['with persistence (the default)', {}],
+    ['without persistence', { 'persistence.enabled': false }],
+  ])('every writable path is an emptyDir or the data volume (%s)', (_n, set) => {
+    const sts = statefulSet(render({ set }));
     const volumes = new Map<string, K8sObject>(sts.spec.template.spec.volumes.map((v: K8sObject) => [v.name, v]));
+    const claims = new Set<string>((sts.spec.volumeClaimTemplates ?? []).map((c: K8sObject) => c.metadata.name));
     for (const c of [nodeContainer(sts), redisContainer(sts)]) {
-      for (const m of c?.volumeMounts ?? []) expect(volumes.get(m.name)?.emptyDir).toBeDefined();
+      for (const m of c?.volumeMounts ?? []) {
+        if (claims.has(m.name)) expect({ name: m.name, volume: volumes.get(m.name) }).toEqual({ name: 'data', volume: undefined });
+        else expect(volumes.get(m.name)?.emptyDir).toBeDefined();
+      }
     }
     expect(nodeContainer(sts).volumeMounts).toContainEqual({ name: 'tmp', mountPath: '/tmp' });
   });

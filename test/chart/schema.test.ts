@@ -38,6 +38,7 @@ const REJECTED: Case[] = [
   ['unknown top-level key', { replicacount: '3' }, /replicacount/],
   ['unknown nested key', { 'config.leafsetSize': '16' }, /leafsetSize/],
   ['boolean as a string', { 'persistence.enabled': '"yes"' }, /enabled/],
+  ['unknown PVC retention policy', { 'persistence.retention.whenScaled': 'Keep' }, /whenScaled/],
   ['unknown pull policy', { 'image.pullPolicy': 'Sometimes' }, /pullPolicy/],
   ['unknown Service type', { 'service.type': 'Headless' }, /type/],
   ['PDB maxUnavailable 0', { 'podDisruptionBudget.maxUnavailable': '0' }, /maxUnavailable/],
