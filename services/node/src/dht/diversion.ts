@@ -142,36 +142,18 @@ export class Diversion {
   }
 
   /**
-   * The copy a pointer stands for, read from its holder (metadata only when `metaOnly`);
-   * anything else is returned as it is. Throws UNAVAILABLE when the holder cannot be read or
-   * no longer has this version.
+   * The copy a pointer stands for, read from its holder; anything else is returned as it is.
+   * Throws UNAVAILABLE when the holder cannot be read or no longer has this version.
    */
-  async resolve(object: StoredObject, deadline: number, metaOnly = false): Promise<StoredObject> {
+  async resolve(object: StoredObject, deadline: number): Promise<StoredObject> {
     const holder = object.divertedTo;
     if (!holder) return object;
-    if (metaOnly) return object;
     const node = this.endpoint.leafSet().find((n) => n.id === holder);
     if (!node) throw new UnavailableError(`the copy of ${object.guid} diverted to ${holder} is out of reach`);
     const res = await callDht(this.endpoint, node, 'fetchReplicas', { guids: [Buffer.from(object.guid, 'hex')], metaOnly: false }, this.callDeadline(deadline));
     const copy = res.objects.map((r) => fromRecord(r, this.config.maxValueBytes)).find((o) => o.guid === object.guid);
     if (!copy || copy.divertedTo || compareVersions(copy, object) !== 0) throw new UnavailableError(`${holder} no longer holds the diverted copy of ${object.guid}`);
     return copy;
-  }
-
-  /** `objects` with pointers followed; those that cannot be are left out. */
-  async resolveAll(objects: StoredObject[], deadline: number): Promise<StoredObject[]> {
-    const out: StoredObject[] = [];
-    for (const o of objects) {
-      if (!o.divertedTo) out.push(o);
-      else {
-        try {
-          out.push(await this.resolve(o, deadline));
-        } catch {
-          // The pointer check repairs it; a caller pushing copies skips it meanwhile.
-        }
-      }
-    }
-    return out;
   }
 
   /**
