@@ -81,6 +81,33 @@ describe('a call that reaches another node than the one meant', () => {
     expect((pool as unknown as { clients: Map<string, unknown> }).clients.has(address)).toBe(false);
   });
 
+  it('a failed call drops a channel that is not connected, and keeps a connected one', async () => {
+    const a = node('pastry-a', `${SUBNET}.1`, [], true);
+    running.push(a);
+    await a.start();
+    const pool = new PeerPool();
+    pools.push(pool);
+    const env = new GrpcEnv(pool);
+    const clients = (pool as unknown as { clients: Map<string, unknown> }).clients;
+    // Nothing listens there: the channel never connects, and goes.
+    const nowhere = `${SUBNET}.9:7000`;
+    const error = await env.call({ id: 'e'.repeat(32), address: nowhere, name: 'gone' }, 'ping', { sender: undefined }, { deadline: Date.now() + 500 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(PeerCallError);
+    expect(clients.has(nowhere)).toBe(false);
+    // A refusal from a connected peer leaves its channel in place.
+    const address = `${SUBNET}.1:7000`;
+    await env.call({ id: a.self.id, address, name: 'pastry-a' }, 'ping', { sender: undefined }, { deadline: Date.now() + 2000 });
+    const refused = await env.call({ id: a.self.id, address, name: 'pastry-a' }, 'direct', { sender: undefined, app: 'no-such-app', payload: Buffer.alloc(0) }, { deadline: Date.now() + 2000 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect((refused as PeerCallError).failure).toBe('refused');
+    expect(clients.has(address)).toBe(true);
+  });
+
   it('a crashed node whose address another node took leaves the leaf sets, and the newcomer takes its place', async () => {
     const a = node('pastry-a', `${SUBNET}.1`, [], true);
     const b = node('pastry-b', `${SUBNET}.2`, [`${SUBNET}.1:7000`], false);

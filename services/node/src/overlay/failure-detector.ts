@@ -55,7 +55,8 @@ export class FailureDetector {
       if (!res.ready) return 'alive';
       this.membership.learnDirect(responder, this.ctx.now() - t0);
       return 'ready';
-    } catch {
+    } catch (error) {
+      this.ctx.log.debug('probe_failed', { kind, peer: node.name || node.id, address: node.address, error: String(error) });
       return 'silent';
     }
   }
@@ -75,6 +76,7 @@ export class FailureDetector {
       this.admitting.add(n.id);
       void this.probe(n, this.ctx.deadline(), 'admission_probe')
         .then((answer) => {
+          this.ctx.log.debug('admission_probe', { peer: n.name || n.id, address: n.address, answer });
           if (answer === 'silent') this.rememberSilent(n.id);
         })
         .finally(() => this.admitting.delete(n.id));

@@ -1,4 +1,4 @@
-import { credentials, type Metadata } from '@grpc/grpc-js';
+import { connectivityState, credentials, type Metadata } from '@grpc/grpc-js';
 import { LIMITS } from '../constants';
 import { NOOP_RPC_TELEMETRY, type RpcTelemetry } from '../telemetry/rpc-telemetry';
 import { PeerClient } from '../gen/pastry/v1/peer';
@@ -45,6 +45,17 @@ export class PeerPool {
       c.close();
       this.clients.delete(address);
     }
+  }
+
+  /**
+   * A call to `address` failed: a channel that is not connected now is dropped, so the next
+   * call resolves the name and connects afresh. grpc-js can keep a channel on a dead IP
+   * (connect refused, "waiting for LB pick") after the name moved to a restarted pod.
+   * A connected channel stays: its peer answered slowly, not at the wrong place.
+   */
+  failed(address: string): void {
+    const c = this.clients.get(address);
+    if (c && c.getChannel().getConnectivityState(false) !== connectivityState.READY) this.drop(address);
   }
 
   close(): void {

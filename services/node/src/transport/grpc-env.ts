@@ -36,9 +36,11 @@ export class GrpcEnv implements OverlayEnv {
     try {
       return await this.peers.call(to.address, method, request, { deadline: options.deadline, metadata });
     } catch (error) {
+      const failure = classify(error as ServiceError);
       // Another node answered at that address: a new channel resolves the name again.
       if ((error as ServiceError)?.metadata?.get?.(WRONG_NODE_TRAILER)?.length) this.peers.drop(to.address);
-      throw classify(error as ServiceError);
+      else if (failure.failure !== 'refused') this.peers.failed(to.address);
+      throw failure;
     }
   }
 
