@@ -41,6 +41,29 @@ describe('pastry chaos on a 16-node ring with Redis sidecars (k = 3)', () => {
     expect(code).toBe(0);
   });
 
+  it('--kill-count 0 runs the workload and its check alone, and SIGTERM ends it early with the full report', async () => {
+    // As the e2e runs it across a rollout restart: no kills, stopped when the rollout is done.
+    const started = Date.now();
+    const { code, report } = await new Promise<{ code: number; report: Report }>((resolve, reject) => {
+      const child = execFile(process.execPath, [CLI, 'chaos', '--json', '--run-dir', ring.options.runDir, '--duration', '300', '--kill-count', '0', '--seed', '5'], { env: ring.env, timeout: 120_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+        try {
+          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, report: JSON.parse(stdout) });
+        } catch {
+          reject(new Error(`chaos printed no report: ${stdout}\n${stderr}`));
+        }
+      });
+      setTimeout(() => child.kill('SIGTERM'), 6000);
+    });
+    expect(Date.now() - started).toBeLessThan(60_000);
+    expect(report.kills).toBe(0);
+    expect(report.killed).toEqual([]);
+    expect(report.acknowledged).toBeGreaterThan(10);
+    expect(report.lost).toBe(0);
+    expect(report.unexpected).toBe(0);
+    expect(report.availability).toBe(1);
+    expect(code).toBe(0);
+  });
+
   it('killing 2 adjacent nodes at once, with their Redis, loses nothing', async () => {
     const { code, report } = await chaos('--duration', '16', '--kill-every', '30', '--kill-count', '2', '--adjacent', '--with-sidecar', '--seed', '11');
     expect(report.kills).toBe(1);

@@ -36,7 +36,7 @@ Usage:
   pastry sim <experiment> ...       the simulator: hops, distance, failures, replicas, scale (pastry sim help)
 
 Chaos options:
-  --duration S (60)  --kill-every S (5)  --kill-count N (1)  --adjacent  --seed N (1)
+  --duration S (60)  --kill-every S (5)  --kill-count N (1; 0: workload only)  --adjacent  --seed N (1)
   --workers N (8)  --restart-after S (3, local)  --with-sidecar (kill its Redis too)
   --killer local|kubectl (local)  --release R  --namespace NS (kubectl)
   pastry monitor [stop]             a local Prometheus scraping every pod (Ctrl-C stops it)

@@ -39,10 +39,14 @@ export async function chaosCommand(a: ChaosArgs, io: Io, progressOut: NodeJS.Wri
   } else if (a.killer === 'kubectl') {
     killer = new KubectlKiller(a.release, a.namespace, 7000);
   } else throw new UsageError(`--killer must be local or kubectl, got ${JSON.stringify(a.killer)}`);
+  // The first SIGINT or SIGTERM ends the chaos early: the ring settles and everything is read
+  // back as at the end of --duration (a second one exits at once).
+  let stopRequested = false;
   const options: ChaosOptions = {
     durationS: number(a.duration, '--duration', 1),
     killEveryS: number(a.killEvery, '--kill-every', 0.5),
-    killCount: number(a.killCount, '--kill-count', 1),
+    // 0: the workload and its loss check only, e.g. while a rollout restart replaces the pods.
+    killCount: number(a.killCount, '--kill-count', 0),
     adjacent: a.adjacent,
     seed: number(a.seed, '--seed', 0),
     workers: number(a.workers, '--workers', 1),
@@ -50,7 +54,15 @@ export async function chaosCommand(a: ChaosArgs, io: Io, progressOut: NodeJS.Wri
     replicas: Number(process.env.PASTRY_REPLICAS ?? 3),
     leafSetSize,
     settleS: 90,
+    stopRequested: () => stopRequested,
   };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopRequested) process.exit(130);
+    stopRequested = true;
+    progressOut.write(`\n${signal}: stopping the chaos; checking what survived (again to quit at once)\n`);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const tty = progressOut.isTTY === true;
   let lastPrinted = 0;
   const progress = (line: string, final = false): void => {
@@ -60,7 +72,13 @@ export async function chaosCommand(a: ChaosArgs, io: Io, progressOut: NodeJS.Wri
       lastPrinted = Date.now();
     }
   };
-  const r = await runChaos(killer, options, progress);
+  let r;
+  try {
+    r = await runChaos(killer, options, progress);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
   if (a.json) {
     io.out(JSON.stringify(r));
   } else {

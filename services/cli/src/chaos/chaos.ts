@@ -18,6 +18,8 @@ export interface ChaosOptions {
   leafSetSize: number;
   /** After the chaos, how long the ring may take to recover before the final check. */
   settleS: number;
+  /** Polled while the chaos runs: true ends it early, and the checks run as at the end. */
+  stopRequested?: () => boolean;
 }
 
 export interface ChaosReport {
@@ -103,7 +105,7 @@ export async function runChaos(killer: Killer, o: ChaosOptions, progress: (line:
   }, 1000);
 
   try {
-    while (Date.now() < end) {
+    while (Date.now() < end && !o.stopRequested?.()) {
       if (Date.now() >= nextKill) {
         const victims = pickVictims(await killer.livePods(), o, random);
         if (victims.length > 0) {
