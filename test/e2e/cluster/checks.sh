@@ -4,6 +4,11 @@
 #   - the Prometheus endpoint of every pod, scraped through its pod IP;
 #   - the rendered chart against a namespace enforcing the `restricted` Pod Security Standard
 #     (server-side dry run: no warning, nothing rejected);
+#   - make chaos-k8s (a pod force-deleted every 5 s under a workload) for CHAOS_S seconds:
+#     nothing lost or unexpected, availability >= 99.9 %;
+#   - one pod's Redis sidecar killed: the pod NotReady and out of the client Service, the
+#     ring serving, then the pod Ready again with what was written meanwhile on it;
+#   - kubectl rollout restart under a workload: nothing lost, availability >= 99.9 %;
 #   - scale 5 -> 3 -> 6 -> 3 with helm upgrade: no pod restarted on the way up, and every
 #     object written before a scale-down readable after it.
 #
@@ -15,7 +20,12 @@ source "$HERE/lib.sh"
 RELEASE=${RELEASE:-pastry}
 NAMESPACE=${NAMESPACE:-pastry}
 OBJECTS=${PASTRY_E2E_OBJECTS:-60}
+CHAOS_S=${PASTRY_E2E_CHAOS_S:-60}
+K=3   # config.replicas of the chart
 [[ -e $E2E_RUN/up.done ]] || die "no cluster: run bash $HERE/up.sh first"
+# Background workloads never outlive the checks, even when one fails.
+BG_PIDS=()
+trap 'for p in "${BG_PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done' EXIT
 export KUBECONFIG=$KUBECONFIG_FILE
 k() { kubectl --request-timeout=30s "$@"; }
 cd "$E2E_REPO_ROOT"
@@ -52,33 +62,22 @@ scale() {
 restarts() {
   k -n "$NAMESPACE" get pods -o jsonpath='{range .items[*]}{.metadata.name} {.metadata.uid} {range .status.containerStatuses[*]}{.restartCount},{end}{"\n"}{end}' | grep "^$RELEASE-[0-9]" | sort
 }
-# objects put|read PREFIX: OBJECTS objects through the client Service in one process, each
-# tried up to 5 times (a read may meet UNAVAILABLE while a departed pod's replicas are
-# replaced, never a wrong value); fails naming what did not work.
+# objects put|read PREFIX: OBJECTS objects through the client Service (objects.js); fails
+# naming what did not work.
 objects() {
-  node -e '
-    const { PastryClient } = require(process.argv[1]);
-    const [op, prefix, count, target] = process.argv.slice(2);
-    const c = new PastryClient(target, 15000);
-    const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-    (async () => {
-      const bad = [];
-      for (let i = 1; i <= Number(count); i++) {
-        const name = `${prefix}-${i}`, value = `value-${name}`;
-        let ok = false, last = "";
-        for (let a = 0; a < 5 && !ok; a++) {
-          try {
-            if (op === "put") { await c.put(name, Buffer.from(value)); ok = true; }
-            else { const got = (await c.get(name)).value.toString(); ok = got === value; last = `read "${got}"`; if (!ok) break; }
-          } catch (e) { last = String(e.message || e); await sleep(1000); }
-        }
-        if (!ok) bad.push(`${name}: ${last}`);
-      }
-      c.close();
-      if (bad.length > 0) { console.error(bad.slice(0, 5).join("\n")); process.exit(1); }
-    })();
-  ' "$E2E_REPO_ROOT/dist/services/cli/src/client.js" "$1" "$2" "$OBJECTS" "$target" || die "$1 of $2-*: some of $OBJECTS objects failed"
+  node "$HERE/objects.js" "$1" "$2" "$OBJECTS" "$target" || die "$1 of $2-*: some of $OBJECTS objects failed"
   log "$1 $2-1..$OBJECTS through $target: all $OBJECTS"
+}
+# pod_addresses: NAME=IP:PORT of every pod of the StatefulSet with an IP.
+pod_addresses() {
+  k -n "$NAMESPACE" get pods -o jsonpath='{range .items[*]}{.metadata.name}={.status.podIP}{"\n"}{end}' | grep "^$RELEASE-[0-9]*=[0-9]" | sed "s/\$/:$svc_port/"
+}
+# replicated PREFIX SECONDS: every object PREFIX-* on each of its k closest pods within SECONDS.
+replicated() {
+  local out
+  # shellcheck disable=SC2046
+  out=$(node "$HERE/objects.js" replicated "$1" "$OBJECTS" "$K" "$2" $(pod_addresses)) || die "$1-*: not back on all $K replicas"
+  log "$1-*: $out"
 }
 put_all() { objects put "$1"; }
 read_all() { objects read "$1"; }
@@ -119,6 +118,94 @@ fi
 k delete namespace pss-check --wait=false >/dev/null
 if grep -qi "warning" "$E2E_RUN/pss.out"; then cat "$E2E_RUN/pss.out" >&2; die "the chart draws Pod Security warnings under restricted"; fi
 log "restricted Pod Security Standard: $(grep -c . "$E2E_RUN/pss.out") objects accepted, no warning"
+
+# chaos_report FILE WHAT: the JSON report of `pastry chaos`; fails unless nothing was lost or
+# unexpected and availability was at least 99.9 %.
+chaos_report() {
+  node -e '
+    const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+    const rec = r.recoverySeconds.filter((x) => x !== null).sort((a, b) => a - b);
+    const med = rec.length ? rec[Math.floor(rec.length / 2)].toFixed(1) + " s" : "-";
+    console.log(`acknowledged ${r.acknowledged}, lost ${r.lost}, unexpected ${r.unexpected}, availability ${(100 * r.availability).toFixed(3)}% ` +
+      `(${r.operations.ok} ok, ${r.operations.failed} failed, ${r.operations.retries} retries), kills ${r.kills}, ` +
+      `recovery median ${med} (${r.recoverySeconds.filter((x) => x === null).length} never), ` +
+      `leaf sets whole ${r.leafSetsCorrectAfterS ?? "never"} s and k replicas ${r.fullyReplicatedAfterS ?? "never"} s after the last kill`);
+    if (r.lost !== 0 || r.unexpected !== 0 || r.availability < 0.999 || r.acknowledged === 0) process.exit(1);
+  ' "$1" >"$E2E_RUN/chaos.summary" 2>&1
+  local rc=$?
+  log "$2: $(cat "$E2E_RUN/chaos.summary")"
+  ((rc == 0)) || die "$2: lost or unexpected objects, or availability under 99.9 %"
+}
+
+phase "chaos: make chaos-k8s, ${CHAOS_S} s"
+# The defaults of make chaos-k8s (pastry chaos --killer kubectl: one pod force-deleted every
+# 5 s under a workload of writes and reads), for CHAOS_S seconds.
+make -s --no-print-directory chaos-k8s RELEASE="$RELEASE" NAMESPACE="$NAMESPACE" CHAOS_ARGS="--duration $CHAOS_S --json" \
+  >"$E2E_RUN/chaos.json" 2>"$E2E_RUN/chaos.err" || true
+[[ -s $E2E_RUN/chaos.json ]] || { tail -20 "$E2E_RUN/chaos.err" >&2; die "make chaos-k8s printed no report"; }
+chaos_report "$E2E_RUN/chaos.json" "chaos, one pod force-deleted every 5 s for $CHAOS_S s"
+[[ $(node -p 'JSON.parse(require("fs").readFileSync(process.argv[1])).kills' "$E2E_RUN/chaos.json") -ge $(( CHAOS_S / 5 - 2 )) ]] || die "chaos: fewer kills than one every 5 s"
+# The ring repairs itself after the last kill: exact leaf sets and k replicas of everything
+# within the 90 s pastry chaos waits.
+[[ $(node -p 'JSON.parse(require("fs").readFileSync(process.argv[1])).fullyReplicatedAfterS ?? "never"' "$E2E_RUN/chaos.json") != never ]] \
+  || die "chaos: the ring was not whole again (leaf sets, k replicas) within 90 s of the last kill"
+wait_scale 5 300
+
+phase "Redis sidecar killed in one pod"
+victim="$RELEASE-1"
+# The Redis sidecar's container: a native sidecar is an init container with restartPolicy Always.
+redis_field() {
+  k -n "$NAMESPACE" get pod "$victim" -o jsonpath="{.status.initContainerStatuses[?(@.name==\"redis\")].$1}{.status.containerStatuses[?(@.name==\"redis\")].$1}"
+}
+kill_redis() {
+  local id; id=$(redis_field containerID); id=${id#containerd://}
+  [[ -n $id ]] && ctr --address "$CONTAINERD_SOCK" -n k8s.io tasks kill -s SIGKILL "$id" >/dev/null 2>&1 || true
+}
+pod_ready() { [[ $(k -n "$NAMESPACE" get pod "$victim" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}') == "$1" ]]; }
+# in_service yes|no: whether the victim is a ready endpoint of the client Service.
+in_service() {
+  local ready
+  ready=$(k -n "$NAMESPACE" get endpointslices -l "kubernetes.io/service-name=$RELEASE" \
+    -o jsonpath='{range .items[*].endpoints[*]}{.targetRef.name}={.conditions.ready}{"\n"}{end}' | grep -c "^$victim=true$" || true)
+  if [[ $1 == yes ]]; then ((ready > 0)); else ((ready == 0)); fi
+}
+restarts0=$(redis_field restartCount)
+t0=$(date +%s)
+# Killed again whenever it comes back, until the pod is out of the Service (kubelet restarts
+# a killed container at once, so one kill may end before a readiness probe sees it).
+until pod_ready False && in_service no; do
+  (( $(date +%s) - t0 < 120 )) || die "$victim still Ready or in the client Service 120 s after its Redis was killed"
+  kill_redis; sleep 1
+done
+t_out=$(( $(date +%s) - t0 ))
+log "$victim NotReady and out of the client Service ${t_out} s after its Redis was first killed"
+objects put redis-down
+objects read redis-down
+t1=$(date +%s)
+wait_for 180 "$victim Ready again" pod_ready True
+wait_for 60 "$victim back in the client Service" in_service yes
+log "$victim Ready and back in the client Service $(( $(date +%s) - t1 )) s after the last kill (Redis restarts $restarts0 -> $(redis_field restartCount))"
+replicated redis-down 120
+
+phase "rollout restart under a workload"
+# The workload and loss check of pastry chaos with no kills, stopped by SIGTERM once the
+# rollout is done; the StatefulSet replaces the pods one by one, each leaving gracefully.
+node dist/services/cli/src/main.js chaos --killer kubectl --release "$RELEASE" --namespace "$NAMESPACE" \
+  --kill-count 0 --duration 900 --seed 3 --json >"$E2E_RUN/rollout.json" 2>"$E2E_RUN/rollout.err" &
+chaos_pid=$!
+BG_PIDS+=("$chaos_pid")
+sleep 5
+t0=$(date +%s)
+k -n "$NAMESPACE" rollout restart statefulset "$RELEASE" >/dev/null
+if ! kubectl -n "$NAMESPACE" rollout status statefulset "$RELEASE" --timeout=600s >"$E2E_RUN/rollout-status.out" 2>&1; then
+  kill "$chaos_pid" 2>/dev/null || true; cat "$E2E_RUN/rollout-status.out" >&2; die "rollout restart did not finish in 600 s"
+fi
+log "rollout restart of $(ready_count) pods done in $(( $(date +%s) - t0 )) s"
+sleep 5
+kill -TERM "$chaos_pid" 2>/dev/null || true
+wait "$chaos_pid" || true
+[[ -s $E2E_RUN/rollout.json ]] || { tail -20 "$E2E_RUN/rollout.err" >&2; die "the workload printed no report"; }
+chaos_report "$E2E_RUN/rollout.json" "workload across the rollout restart"
 
 phase "scale 5 -> 3 -> 6 -> 3"
 put_all before3
