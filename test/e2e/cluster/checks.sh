@@ -127,9 +127,9 @@ chaos_report() {
     const rec = r.recoverySeconds.filter((x) => x !== null).sort((a, b) => a - b);
     const med = rec.length ? rec[Math.floor(rec.length / 2)].toFixed(1) + " s" : "-";
     console.log(`acknowledged ${r.acknowledged}, lost ${r.lost}, unexpected ${r.unexpected}, availability ${(100 * r.availability).toFixed(3)}% ` +
-      `(${r.operations.ok} ok, ${r.operations.failed} failed, ${r.operations.retries} retries), kills ${r.kills}, ` +
-      `recovery median ${med} (${r.recoverySeconds.filter((x) => x === null).length} never), ` +
-      `leaf sets whole ${r.leafSetsCorrectAfterS ?? "never"} s and k replicas ${r.fullyReplicatedAfterS ?? "never"} s after the last kill`);
+      `(${r.operations.ok} ok, ${r.operations.failed} failed, ${r.operations.retries} retries), kills ${r.kills}` +
+      (r.kills === 0 ? "" : `, recovery median ${med} (${r.recoverySeconds.filter((x) => x === null).length} never), ` +
+        `leaf sets whole ${r.leafSetsCorrectAfterS ?? "never"} s and k replicas ${r.fullyReplicatedAfterS ?? "never"} s after the last kill`));
     if (r.lost !== 0 || r.unexpected !== 0 || r.availability < 0.999 || r.acknowledged === 0) process.exit(1);
   ' "$1" >"$E2E_RUN/chaos.summary" 2>&1
   local rc=$?
