@@ -54,13 +54,25 @@ describe('a call that reaches another node than the one meant', () => {
     for (const n of running.splice(0)) await n.stop().catch(() => undefined);
   });
 
-  it('is answered as unreachable for that node, and the channel is dropped so the address is resolved again', async () => {
+  /** Node a serving on SUBNET.1, and a GrpcEnv over a pool of its own to call it with. */
+  async function nodeAndEnv(): Promise<{ a: PastryNode; env: GrpcEnv; clients: Map<string, unknown> }> {
     const a = node('pastry-a', `${SUBNET}.1`, [], true);
     running.push(a);
     await a.start();
     const pool = new PeerPool();
     pools.push(pool);
-    const env = new GrpcEnv(pool);
+    return { a, env: new GrpcEnv(pool), clients: (pool as unknown as { clients: Map<string, unknown> }).clients };
+  }
+
+  /** What the call rejected with; undefined when it succeeded. */
+  const rejection = (call: Promise<unknown>): Promise<unknown> =>
+    call.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+
+  it('is answered as unreachable for that node, and the channel is dropped so the address is resolved again', async () => {
+    const { a, env, clients } = await nodeAndEnv();
     const address = `${SUBNET}.1:7000`;
 
     // Meant for a, or for nobody in particular (a seed): answered.
@@ -69,40 +81,27 @@ describe('a call that reaches another node than the one meant', () => {
     await env.call({ id: '', address, name: '' }, 'ping', { sender: undefined }, { deadline: Date.now() + 2000 });
 
     // Meant for another node: unreachable (not a refusal), and the channel is gone.
-    expect((pool as unknown as { clients: Map<string, unknown> }).clients.has(address)).toBe(true);
+    expect(clients.has(address)).toBe(true);
     const other = 'f'.repeat(32);
-    const error = await env.call({ id: other, address, name: 'pastry-x' }, 'ping', { sender: undefined }, { deadline: Date.now() + 2000 }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const error = await rejection(env.call({ id: other, address, name: 'pastry-x' }, 'ping', { sender: undefined }, { deadline: Date.now() + 2000 }));
     expect(error).toBeInstanceOf(PeerCallError);
     expect((error as PeerCallError).failure).toBe('unreachable');
     expect((error as PeerCallError).message).toContain(`not ${other}`);
-    expect((pool as unknown as { clients: Map<string, unknown> }).clients.has(address)).toBe(false);
+    expect(clients.has(address)).toBe(false);
   });
 
   it('a failed call drops a channel that is not connected, and keeps a connected one', async () => {
-    const a = node('pastry-a', `${SUBNET}.1`, [], true);
-    running.push(a);
-    await a.start();
-    const pool = new PeerPool();
-    pools.push(pool);
-    const env = new GrpcEnv(pool);
-    const clients = (pool as unknown as { clients: Map<string, unknown> }).clients;
+    const { a, env, clients } = await nodeAndEnv();
     // Nothing listens there: the channel never connects, and goes.
     const nowhere = `${SUBNET}.9:7000`;
-    const error = await env.call({ id: 'e'.repeat(32), address: nowhere, name: 'gone' }, 'ping', { sender: undefined }, { deadline: Date.now() + 500 }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const error = await rejection(env.call({ id: 'e'.repeat(32), address: nowhere, name: 'gone' }, 'ping', { sender: undefined }, { deadline: Date.now() + 500 }));
     expect(error).toBeInstanceOf(PeerCallError);
     expect(clients.has(nowhere)).toBe(false);
     // A refusal from a connected peer leaves its channel in place.
     const address = `${SUBNET}.1:7000`;
     await env.call({ id: a.self.id, address, name: 'pastry-a' }, 'ping', { sender: undefined }, { deadline: Date.now() + 2000 });
-    const refused = await env.call({ id: a.self.id, address, name: 'pastry-a' }, 'direct', { sender: undefined, app: 'no-such-app', payload: Buffer.alloc(0) }, { deadline: Date.now() + 2000 }).then(
-      () => undefined,
-      (e: unknown) => e,
+    const refused = await rejection(
+      env.call({ id: a.self.id, address, name: 'pastry-a' }, 'direct', { sender: undefined, app: 'no-such-app', payload: Buffer.alloc(0) }, { deadline: Date.now() + 2000 }),
     );
     expect((refused as PeerCallError).failure).toBe('refused');
     expect(clients.has(address)).toBe(true);

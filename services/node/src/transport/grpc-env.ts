@@ -38,7 +38,7 @@ export class GrpcEnv implements OverlayEnv {
     } catch (error) {
       const failure = classify(error as ServiceError);
       // Another node answered at that address: a new channel resolves the name again.
-      if ((error as ServiceError)?.metadata?.get?.(WRONG_NODE_TRAILER)?.length) this.peers.drop(to.address);
+      if (answeredByAnotherNode(error as ServiceError)) this.peers.drop(to.address);
       else if (failure.failure !== 'refused') this.peers.failed(to.address);
       throw failure;
     }
@@ -49,11 +49,16 @@ export class GrpcEnv implements OverlayEnv {
   }
 }
 
+/** The call reached a node other than the one it named (see TARGET_METADATA). */
+function answeredByAnotherNode(error: ServiceError): boolean {
+  return (error?.metadata?.get?.(WRONG_NODE_TRAILER)?.length ?? 0) > 0;
+}
+
 /** Refusals are answers; only a transport failure or a timeout says the peer may be gone. */
 export function classify(error: ServiceError): PeerCallError {
   const message = error?.details || error?.message || String(error);
   const code = typeof error?.code === 'number' ? error.code : status.UNKNOWN;
-  if (error?.metadata?.get?.(WRONG_NODE_TRAILER)?.length) return new PeerCallError('unreachable', code, message);
+  if (answeredByAnotherNode(error)) return new PeerCallError('unreachable', code, message);
   if (error?.metadata?.get?.(REFUSAL_TRAILER)?.length) return new PeerCallError('refused', code, message);
   if (code === status.DEADLINE_EXCEEDED) return new PeerCallError('timeout', code, message);
   if (code === status.UNAVAILABLE || code === status.CANCELLED || code === status.UNKNOWN) return new PeerCallError('unreachable', code, message);
