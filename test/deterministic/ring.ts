@@ -2,7 +2,8 @@ import { compareCloseness, type Id } from '../../services/node/src/core/id';
 import type { NodeHandle } from '../../services/node/src/core/node-handle';
 import { replicaSet } from '../../services/node/src/core/replicas';
 import type { Logger } from '../../services/node/src/logger';
-import { assembleDht, type DhtParts } from '../../services/node/src/node';
+import { assembleDht, assembleFiles, type DhtParts } from '../../services/node/src/node';
+import type { Files } from '../../services/node/src/files/files';
 import { Overlay, type OverlayConfig } from '../../services/node/src/overlay/overlay';
 import { MemoryStore } from '../../services/node/src/store/memory-store';
 import { DeterministicNetwork, type LinkModel } from '../../services/node/src/transport/deterministic-network';
@@ -29,6 +30,9 @@ export interface RingOptions {
   entrySyncObjects?: number;
   /** Replica diversion by full nodes (on unless false). */
   diversion?: boolean;
+  /** File sharing: bytes of fetched chunks each node keeps, and hashes per manifest page (defaults unless set). */
+  fileCacheBytes?: number;
+  hashesPerPage?: number;
 }
 
 export const DEFAULTS: RingOptions = {
@@ -46,6 +50,7 @@ export interface DetNode {
   handle: NodeHandle;
   overlay: Overlay;
   parts: DhtParts;
+  files: Files;
   store: MemoryStore;
 }
 
@@ -126,8 +131,9 @@ export class DetRing {
       },
       SILENT,
     );
+    const files = assembleFiles(overlay, parts, { replicas: this.options.replicas, maxValueBytes: 1 << 20, rpcTimeoutMs: this.options.rpcTimeoutMs, fileCacheBytes: this.options.fileCacheBytes, hashesPerPage: this.options.hashesPerPage }, SILENT);
     this.net.attach(handle.address, (method, request, deadline) => overlay.handle(method, request, deadline));
-    const node = { handle, overlay, parts, store };
+    const node = { handle, overlay, parts, files, store };
     this.nodes.set(handle.address, node);
     void overlay.start().then(() => {
       if (this.nodes.get(handle.address) !== node || !overlay.ready) return;

@@ -6,6 +6,7 @@ import { ClientError, PastryClient } from './client';
 import { clusterCommand } from './cluster-command';
 import { UsageError, balanceCommand, getCommand, objectsCommand, putCommand, removeCommand, ringCommand, routeCommand, statusCommand, type Io } from './commands';
 import { demoCommand } from './demo';
+import { fileCommand } from './files-command';
 import { chaosCommand } from './chaos/chaos-command';
 import { runSimCommand } from '../../sim/src/cli';
 import { DEFAULT_MONITOR, monitorCommand } from './monitor';
@@ -18,6 +19,10 @@ Usage:
   pastry put --file F [name]        store a file (content-addressed without a name)
   pastry get <name-or-guid>         write the value's bytes to stdout
   pastry rm <name-or-guid>          remove an object
+  pastry file put PATH              store a file of any size as chunks; prints its GUID
+  pastry file get GUID -o PATH      fetch it, verified (resumes a partial PATH; -o - for stdout)
+  pastry file stat GUID             size, chunks, Merkle root, where each chunk's replicas live
+  pastry file rm GUID               remove the file (its chunks and its manifest)
   pastry route <name-or-guid>       the hop path to the key's root
   pastry route <key> --trace        the hop path with per-hop latency and the trace id
   pastry status                     the target node's state
@@ -42,7 +47,10 @@ Chaos options:
   pastry monitor [stop]             a local Prometheus scraping every pod (Ctrl-C stops it)
 
 Options:
-  --target host:port   node to talk to (default: $PASTRY_TARGET, else the first local pod)
+  --target host:port   node to talk to (default: $PASTRY_TARGET, else the first local pod);
+                       file put/get take a comma-separated list and go on through the next
+  -o, --output PATH    file get: where to write (- for stdout)
+  --chunk-size N       file put: bytes per chunk, a power of two from 16k to 1m (default 256k)
   --json               machine-readable output
   --nodes N            pods for cluster up / demo (default 8)
   --storage memory     store of local pods: memory, or redis (a redis-server sidecar per pod)
@@ -69,6 +77,8 @@ export async function run(argv: string[], io: Io): Promise<number> {
       target: { type: 'string' },
       json: { type: 'boolean', default: false },
       file: { type: 'string' },
+      output: { type: 'string', short: 'o' },
+      'chunk-size': { type: 'string' },
       nodes: { type: 'string', default: '8' },
       storage: { type: 'string', default: 'memory' },
       'id-scheme': { type: 'string' },
@@ -145,6 +155,11 @@ export async function run(argv: string[], io: Io): Promise<number> {
     await balanceCommand(target, json, io);
     return 0;
   }
+  if (command === 'file') {
+    const targets = target.split(',').map((t) => t.trim()).filter((t) => t !== '');
+    await fileCommand(rest[0], rest.slice(1), { targets, json, output: values.output, chunkSize: values['chunk-size'], idleTimeoutMs: (timeoutS ?? 30) * 1000 }, io);
+    return 0;
+  }
   const client = new PastryClient(target, (timeoutS ?? 10) * 1000);
   try {
     switch (command) {
@@ -184,6 +199,11 @@ function positiveInt(value: string, flag: string): number {
 }
 
 if (require.main === module) {
+  // A reader that went away (`pastry get ... | head`) ends the output, not in a stack trace.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
   const io: Io = { out: (t) => process.stdout.write(t + '\n'), raw: (b) => process.stdout.write(b) };
   run(process.argv.slice(2), io).then(
     (code) => process.exit(code),

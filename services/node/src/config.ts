@@ -23,6 +23,8 @@ export interface NodeConfig {
   cacheLeaseMs: number;
   /** Bytes of cached copies a node keeps at most. */
   cacheBytes: number;
+  /** Bytes of fetched file chunks a node keeps to serve other downloaders. */
+  fileCacheBytes: number;
   store: 'memory' | 'redis';
   redisUrl: string;
   replicas: number;
@@ -58,6 +60,7 @@ export const SETTINGS = {
   maxValueBytes: { env: 'PASTRY_MAX_VALUE_BYTES', default: '1048576', help: 'largest value accepted' },
   cacheLeaseMs: { env: 'PASTRY_CACHE_LEASE_MS', default: '2000', help: 'how long nodes on a read\'s route may serve the copy they passed (0: no caching)' },
   cacheBytes: { env: 'PASTRY_CACHE_BYTES', default: '16777216', help: 'bytes of such cached copies a node keeps at most' },
+  fileCacheBytes: { env: 'PASTRY_FILE_CACHE_BYTES', default: '67108864', help: 'bytes of file chunks a node keeps after fetching them, to serve other downloaders (0: none)' },
   capacityBytes: { env: 'PASTRY_CAPACITY_BYTES', default: '0', help: 'value bytes this node stores at most (0: no limit); a full node refuses new objects with RESOURCE_EXHAUSTED' },
   store: { env: 'PASTRY_STORE', default: 'memory', help: 'memory (embedded) or redis' },
   redisUrl: { env: 'PASTRY_REDIS_URL', default: 'redis://127.0.0.1:6379', help: 'the Redis sidecar' },
@@ -126,6 +129,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): NodeCon
     capacityBytes: integer('capacityBytes', raw('capacityBytes'), 0, Number.MAX_SAFE_INTEGER),
     cacheLeaseMs: integer('cacheLeaseMs', raw('cacheLeaseMs'), 0, 600_000),
     cacheBytes: integer('cacheBytes', raw('cacheBytes'), 0, Number.MAX_SAFE_INTEGER),
+    fileCacheBytes: integer('fileCacheBytes', raw('fileCacheBytes'), 0, Number.MAX_SAFE_INTEGER),
     store,
     redisUrl: raw('redisUrl'),
     replicas,

@@ -134,3 +134,42 @@ export const REFUSAL_TRAILER = 'pastry-refusal';
 export const TARGET_METADATA = 'pastry-to';
 /** Trailer of the answer to a call meant for another node: the caller re-resolves the address. */
 export const WRONG_NODE_TRAILER = 'pastry-wrong-node';
+
+/** File sharing: chunking, windows and the swarm's soft state (see files/). */
+export const FILES = {
+  /** Default chunk size (IPFS's 256 KiB blocks); uploads may pick a power of two in the bounds. */
+  defaultChunkBytes: 256 * 1024,
+  minChunkBytes: 16 * 1024,
+  /** Bitswap's block cap; also under the DHT's default value limit. */
+  maxChunkBytes: 1024 * 1024,
+  /** Chunk hashes a manifest holds itself; past it they go to pages of this many. */
+  hashesPerPage: 16_384,
+  /** Chunks an upload has in flight at once: its memory is about this many chunks. */
+  uploadWindow: 8,
+  /** Chunks a download fetches ahead, in parallel: its memory is about this many chunks. */
+  downloadWindow: 8,
+  /** Sources tried for one chunk (providers, then replicas, then a routed read) before it fails. */
+  maxSourcesPerChunk: 8,
+  /** Providers tried for a chunk before its replicas. */
+  providersTried: 2,
+  /** Providers a root returns per lookup, and keeps per chunk. */
+  providersReturned: 8,
+  maxProvidersPerChunk: 32,
+  /** Chunks a root keeps provider records for; the oldest go first. */
+  maxProviderChunks: 65_536,
+  /** A provider record lasts this long (the cache behind it may be evicted sooner). */
+  providerTtlMs: 10 * 60_000,
+  /** A node asked for a chunk it is fetching itself waits this long for it. */
+  providerWaitMs: 2_000,
+  /** Chunk removals and repairs at once. */
+  removeFanout: 16,
+  repairFanout: 4,
+  /** Chunks one Stat call describes at most. */
+  maxStatChunks: 65_536,
+  /** Bytes of fetched chunks a node keeps to serve other downloaders (PASTRY_FILE_CACHE_BYTES). */
+  defaultCacheBytes: 64 * 1024 * 1024,
+  /** One chunk's store or fetch may take this long (or 5 peer-call deadlines, if longer). */
+  minChunkTimeoutMs: 15_000,
+  /** Attempts of a chunk put before the upload fails. */
+  putAttempts: 3,
+} as const;

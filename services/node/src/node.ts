@@ -9,6 +9,10 @@ import { ReplicaStore } from './dht/replica-store';
 import { Replication } from './dht/replication';
 import { createLogger, type Logger } from './logger';
 import { DhtPeerHandlers } from './dht/peer-handlers';
+import { Files } from './files/files';
+import { FILES_APP } from './files/messages';
+import { FILES } from './constants';
+import { filesService } from './rpc/files-service';
 import { Overlay } from './overlay/overlay';
 import { dhtService } from './rpc/dht-service';
 import { PeerPool } from './rpc/peer-client';
@@ -41,6 +45,7 @@ export class PastryNode {
   /** Replica diversion (always on: it acts only on a full store). */
   readonly diversion: Diversion | undefined;
   readonly dht: Dht;
+  readonly files: Files;
   readonly rpc: RpcServer;
   readonly telemetry: Telemetry;
   private readonly peers: PeerPool;
@@ -66,6 +71,7 @@ export class PastryNode {
     this.antiEntropy = parts.antiEntropy;
     this.diversion = parts.diversion;
     this.dht = parts.dht;
+    this.files = assembleFiles(this.overlay, parts, config, this.log);
     this.telemetry.watchReplication(this.antiEntropy.stats);
     this.telemetry.watchCapacity(config.capacityBytes);
     this.telemetry.watchCache(this.dht.cache);
@@ -73,6 +79,7 @@ export class PastryNode {
     this.rpc = new RpcServer(
       dhtService({ dht: this.dht, overlay: this.overlay, store: this.store, log: this.log, telemetry: this.telemetry.rpc, now: clock.now }),
       peerService({ overlay: this.overlay, log: this.log, telemetry: this.telemetry.rpc, now: clock.now, rpcTimeoutMs: config.rpcTimeoutMs, selfId: this.self.id }),
+      filesService({ files: this.files, log: this.log, telemetry: this.telemetry.rpc }),
     );
   }
 
@@ -183,4 +190,31 @@ export function assembleDht(overlay: Overlay, store: Store, config: DhtSettings,
   const handlers = new DhtPeerHandlers(local, antiEntropy, config.maxValueBytes, (guid, newer) => cache.invalidate(guid, newer, endpoint.now()), diversion);
   dht.attach(local, replication, (_from, payload) => handlers.receive(payload));
   return { local, replication, antiEntropy, diversion, dht };
+}
+
+export type FilesSettings = Pick<NodeConfig, 'replicas' | 'maxValueBytes' | 'rpcTimeoutMs'> & {
+  /** Bytes of fetched chunks kept to serve other downloaders (FILES default unless set). */
+  fileCacheBytes?: number;
+  /** Chunk hashes a manifest holds itself (tests make it small). */
+  hashesPerPage?: number;
+};
+
+/** Files beside the DHT on the same overlay: chunks and manifests are DHT objects. */
+export function assembleFiles(overlay: Overlay, parts: Pick<DhtParts, 'dht' | 'local'>, config: FilesSettings, log: Logger): Files {
+  let files: Files | undefined;
+  const endpoint = overlay.register({
+    id: FILES_APP,
+    deliver: (m) => files!.deliver(m),
+    receive: (from, payload) => files!.receive(from, payload),
+    update: (node, joined) => files!.update(node, joined),
+  });
+  files = new Files(endpoint, parts.dht, parts.local, {
+    replicas: config.replicas,
+    maxValueBytes: config.maxValueBytes,
+    rpcTimeoutMs: config.rpcTimeoutMs,
+    cacheBytes: config.fileCacheBytes ?? FILES.defaultCacheBytes,
+    chunkTimeoutMs: Math.max(FILES.minChunkTimeoutMs, 5 * config.rpcTimeoutMs),
+    hashesPerPage: config.hashesPerPage,
+  }, log);
+  return files;
 }

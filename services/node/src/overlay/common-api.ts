@@ -79,6 +79,10 @@ export interface Endpoint {
   leafSet(): NodeHandle[];
   /** Whether `key` lies in the range this node's leaf set spans (always, on a ring no larger than it). */
   leafSetCovers(key: Id): boolean;
+  /** Smoothed round trip to `node` in ms as this node measured it; Infinity when never measured. */
+  proximity(node: Id): number;
+  /** The node's randomness in [0, 1) (seeded in the test network). */
+  random(): number;
   /** The node's clock (virtual in the test network): applications keep the node's time. */
   now(): number;
   /** The node's timers: runs `fn` after `ms`; the returned function cancels it. */

@@ -107,7 +107,9 @@ export class Overlay {
       replicaSet: (key, k, exclude) => replicaSet(this.ctx.state, key, k, exclude),
       leafSet: () => this.ctx.state.leafSet.members(),
       leafSetCovers: (key) => this.ctx.state.leafSet.covers(key),
+      proximity: (node) => this.ctx.rtt.srtt(node) ?? Number.POSITIVE_INFINITY,
       now: () => this.ctx.env.now(),
+      random: () => this.ctx.env.random(),
       setTimer: (ms, fn) => this.ctx.env.setTimer(ms, fn),
     };
   }
