@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export PATH := $(shell go env GOPATH 2>/dev/null)/bin:$(PATH)
 NODE_BIN := node_modules/.bin
 
-.PHONY: run test deps build test-deps clean monitor bench-observability bench bench-storage bench-store-memory chart-dashboards
+.PHONY: run test deps build test-deps clean monitor bench-observability bench bench-storage bench-store-memory bench-files chart-dashboards
 
 deps: node_modules/.installed
 
@@ -67,7 +67,15 @@ bench-store-memory: build
 	$(NODE_BIN)/tsc -p bench/tsconfig.json
 	node --expose-gc dist/bench/store-memory.js $(STORE_MEMORY_ARGS)
 
+# File sharing: a 1 GiB file on a 16-node ring beside the floor and kubo, and 16 downloaders at once.
+# FILES_ARGS="--storage redis" for Redis sidecars, "--mib 256" for a shorter run.
+bench-files: build
+	$(NODE_BIN)/tsc -p bench/tsconfig.json
+	bash bench/ensure-kubo.sh || echo "bench-files: kubo could not be built; its rows are left out" >&2
+	node dist/bench/files.js $(FILES_ARGS)
+
 bench: build
 	BENCH_NO_BUILD=1 bash bench/run.sh $(BENCH_ARGS)
+	$(MAKE) --no-print-directory bench-files
 
 include k8s/e2e.mk

@@ -185,6 +185,11 @@ describe('file sharing on a local ring (pastry file ...)', () => {
     expect(badGuid.stderr).toContain('32 hex digits');
     const noFile = await pastry('file', 'put', path.join(dir, 'missing.bin'));
     expect(noFile.code).toBe(2);
+    // A file over the value limit, put as one object, is refused with a pointer to `file put`.
+    const whole = await pastry('put', '--file', small, '--target', addr(0));
+    expect(whole.code).toBe(1);
+    expect(whole.stderr).toContain(`RESOURCE_EXHAUSTED`);
+    expect(whole.stderr).toContain(`pastry file put ${small}`);
     const badChunk = await pastry('file', 'put', small, '--chunk-size', '1000', '--target', addr(0));
     expect(badChunk.code).toBe(1);
     expect(badChunk.stderr).toContain('INVALID_ARGUMENT: chunk size must be a power of two');

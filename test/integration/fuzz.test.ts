@@ -5,6 +5,7 @@ import { seededRandom } from '../../services/cli/src/chaos/rng';
 import { PastryClient } from '../../services/cli/src/client';
 import { DhtClient, DhtService } from '../../services/node/src/gen/pastry/v1/dht';
 import { PeerService } from '../../services/node/src/gen/pastry/v1/peer';
+import { FilesService } from '../../services/node/src/gen/pastry/v1/files';
 import { startRing, type TestRing } from '../helpers/local-ring';
 
 jest.setTimeout(90_000);
@@ -21,7 +22,7 @@ interface MethodDefinition {
 }
 
 /** Every method of the services a node serves, from the generated definitions. */
-const METHODS: MethodDefinition[] = [...Object.values(DhtService), ...Object.values(PeerService)] as MethodDefinition[];
+const METHODS: MethodDefinition[] = [...Object.values(DhtService), ...Object.values(FilesService), ...Object.values(PeerService)] as MethodDefinition[];
 
 type Rand = () => number;
 const int = (rand: Rand, n: number): number => Math.floor(rand() * n);
@@ -154,8 +155,8 @@ describe('random bytes to every method never answer INTERNAL', () => {
     await ring?.down();
   });
 
-  it('covers the Dht and Peer services', () => {
-    expect(METHODS.map((m) => m.path)).toEqual(expect.arrayContaining(['/pastry.v1.Dht/Put', '/pastry.v1.Peer/Join', '/pastry.v1.Peer/Direct']));
+  it('covers the Dht, Files and Peer services', () => {
+    expect(METHODS.map((m) => m.path)).toEqual(expect.arrayContaining(['/pastry.v1.Dht/Put', '/pastry.v1.Files/Upload', '/pastry.v1.Files/Download', '/pastry.v1.Files/Stat', '/pastry.v1.Peer/Join', '/pastry.v1.Peer/Direct']));
   });
 
   it('a request the decoder rejects is INVALID_ARGUMENT, with the decoder\'s reason', async () => {

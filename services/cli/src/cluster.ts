@@ -154,7 +154,9 @@ export function startPod(state: ClusterState, ordinal: number, given: ClusterOpt
   let redis = previous?.redis;
   if (state.storage === 'redis' && (!redis || !isRunning(redis.pid))) redis = startSidecar(state, layout, logDir);
   const log = openSync(path.join(logDir, `${layout.name}.log`), 'a');
-  const [file, args] = inNamespace(layout.netns, process.execPath, [NODE_MAIN]);
+  // PASTRY_NODE_ARGS: extra flags for each pod's node process, e.g. --cpu-prof (NODE_OPTIONS refuses it).
+  const nodeArgs = (env.PASTRY_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const [file, args] = inNamespace(layout.netns, process.execPath, [...nodeArgs, NODE_MAIN]);
   const child = spawn(file, args, {
     detached: true,
     stdio: ['ignore', log, log],

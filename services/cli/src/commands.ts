@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { credentials, Metadata } from '@grpc/grpc-js';
+import { credentials, Metadata, status } from '@grpc/grpc-js';
 import { listObjects } from './dht-peer';
 import { idFromBytes } from '../../node/src/core/id';
-import { PastryClient, nodeView } from './client';
+import { ClientError, PastryClient, nodeView } from './client';
 import { table, shortId } from './format';
 import { walkRing } from './ring';
 
@@ -23,7 +23,11 @@ export async function putCommand(client: PastryClient, args: { name?: string; va
     value = Buffer.from(args.value);
   }
   if (args.name !== undefined && args.name.length === 0) throw new UsageError('the name must not be empty (use --file without a name for a content-addressed object)');
-  const res = await client.put(name, value);
+  const res = await client.put(name, value).catch((error: unknown) => {
+    // A value has a size limit; a file of any size goes in as chunks.
+    if (args.file !== undefined && (error as ClientError).code === status.RESOURCE_EXHAUSTED) throw new ClientError(`${(error as Error).message} (for a file of any size: pastry file put ${args.file})`, status.RESOURCE_EXHAUSTED);
+    throw error;
+  });
   const guid = idFromBytes(res.guid);
   if (json) io.out(JSON.stringify({ guid, root: nodeView(res.root), hops: res.hops.map(nodeView) }));
   else io.out(guid);

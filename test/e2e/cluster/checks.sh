@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks on the release install.sh made, each printing what it measured:
 #   - a put and a get from a client pod, through the client Service's DNS name;
+#   - a file put from the host and fetched in a client pod, byte-identical, then removed;
 #   - the Prometheus endpoint of every pod, scraped through its pod IP;
 #   - the rendered chart against a namespace enforcing the `restricted` Pod Security Standard
 #     (server-side dry run: no warning, nothing rejected);
@@ -82,22 +83,47 @@ replicated() {
 put_all() { objects put "$1"; }
 read_all() { objects read "$1"; }
 
+# client_pod NAME SECONDS COMMAND: runs COMMAND (sh -c) in a pod of the node image, under the
+# restricted Pod Security Standard, until it ends; sets client_phase and client_out.
+client_pod() {
+  local name=$1 limit=$2 command=$3
+  k -n "$NAMESPACE" delete pod "$name" --ignore-not-found --wait=true >/dev/null
+  local spec
+  spec=$(node -e 'const [name, image, command] = process.argv.slice(1); console.log(JSON.stringify({ spec: { securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: "RuntimeDefault" } }, containers: [{ name, image, imagePullPolicy: "Never", command: ["sh", "-c", command], securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } } }] } }))' "$name" "$image" "$command")
+  k -n "$NAMESPACE" run "$name" --image="$image" --image-pull-policy=Never --restart=Never --overrides="$spec" >/dev/null
+  local deadline=$(( $(date +%s) + limit ))
+  while :; do
+    client_phase=$(k -n "$NAMESPACE" get pod "$name" -o jsonpath='{.status.phase}' 2>/dev/null || true)
+    [[ $client_phase == Succeeded || $client_phase == Failed ]] && break
+    (( $(date +%s) < deadline )) || die "client pod $name still $client_phase after $limit s"
+    sleep 2
+  done
+  client_out=$(k -n "$NAMESPACE" logs "$name" 2>&1 || true)
+  k -n "$NAMESPACE" delete pod "$name" --wait=false >/dev/null
+}
+
 phase "put/get from a client pod"
 value="from-a-pod-$RANDOM"
-k -n "$NAMESPACE" delete pod e2e-client --ignore-not-found --wait=true >/dev/null
-k -n "$NAMESPACE" run e2e-client --image="$image" --image-pull-policy=Never --restart=Never \
-  --overrides='{"spec":{"securityContext":{"runAsNonRoot":true,"runAsUser":1000,"seccompProfile":{"type":"RuntimeDefault"}},"containers":[{"name":"e2e-client","image":"'"$image"'","imagePullPolicy":"Never","command":["sh","-c","pastry put from-pod '"$value"' --target '"$RELEASE"':'"$svc_port"' && pastry get from-pod --target '"$RELEASE.$NAMESPACE.svc.cluster.local"':'"$svc_port"'"],"securityContext":{"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]}}}]}}' >/dev/null
-deadline=$(( $(date +%s) + 120 ))
-while :; do
-  phase_now=$(k -n "$NAMESPACE" get pod e2e-client -o jsonpath='{.status.phase}' 2>/dev/null || true)
-  [[ $phase_now == Succeeded || $phase_now == Failed ]] && break
-  (( $(date +%s) < deadline )) || die "client pod still $phase_now after 120 s"
-  sleep 2
-done
-out=$(k -n "$NAMESPACE" logs e2e-client 2>&1 || true)
-k -n "$NAMESPACE" delete pod e2e-client --wait=false >/dev/null
-[[ $phase_now == Succeeded && $(tail -1 <<<"$out") == "$value" ]] || die "client pod: $phase_now: $out"
+client_pod e2e-client 120 "pastry put from-pod $value --target $RELEASE:$svc_port && pastry get from-pod --target $RELEASE.$NAMESPACE.svc.cluster.local:$svc_port"
+[[ $client_phase == Succeeded && $(tail -1 <<<"$client_out") == "$value" ]] || die "client pod: $client_phase: $client_out"
 log "client pod: put and got '$value' through $RELEASE:$svc_port and its cluster DNS name"
+
+phase "a file through the client Service"
+# Put from the host through the Service's cluster IP, get from a client pod through its DNS
+# name, compared byte for byte by SHA-256; then removed, so later checks move less data.
+FILE_MIB=${PASTRY_E2E_FILE_MIB:-48}
+file="$E2E_RUN/e2e-file.bin"
+head -c $(( FILE_MIB * 1024 * 1024 )) /dev/urandom >"$file"
+want=$(sha256sum "$file" | cut -d' ' -f1)
+put_json=$(node dist/services/cli/src/main.js file put "$file" --json --target "$target") || die "file put of $FILE_MIB MiB through $target failed"
+guid=$(node -e 'console.log(JSON.parse(process.argv[1]).guid)' "$put_json")
+log "file put through $target: $(node -e 'const r=JSON.parse(process.argv[1]); console.log(`${r.chunks} chunks, ${(r.bytesPerSecond/1048576).toFixed(1)} MiB/s`)' "$put_json")"
+client_pod e2e-files 180 "pastry file get $guid -o - --target $RELEASE.$NAMESPACE.svc.cluster.local:$svc_port | sha256sum"
+[[ $client_phase == Succeeded && $(tail -1 <<<"$client_out" | cut -d' ' -f1) == "$want" ]] || die "file get in a client pod: $client_phase: $client_out (want $want)"
+log "file get in a client pod through $RELEASE.$NAMESPACE.svc.cluster.local: $FILE_MIB MiB, SHA-256 identical"
+node dist/services/cli/src/main.js file rm "$guid" --target "$target" >/dev/null || die "file rm $guid failed"
+rm -f "$file"
+log "file rm: removed"
 
 phase "metrics through every pod IP"
 for ip in $(k -n "$NAMESPACE" get pods -o jsonpath='{range .items[*]}{.metadata.name} {.status.podIP}{"\n"}{end}' | grep "^$RELEASE-[0-9]" | cut -d' ' -f2); do

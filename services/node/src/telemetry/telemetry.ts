@@ -1,3 +1,5 @@
+import type { Files } from '../files/files';
+import { watchFiles } from './file-metrics';
 import type { NodeHandle } from '../core/node-handle';
 import type { Logger } from '../logger';
 import type { OverlayHooks } from '../overlay/overlay';
@@ -68,6 +70,11 @@ export class Telemetry {
   /** The route cache, for pastry_cache_entries, pastry_cache_bytes, pastry_cache_hits_total. */
   watchCache(cache: CacheStats): void {
     this.metrics.storage.watchCache(cache);
+  }
+
+  /** File sharing's totals, for the pastry_file_* series. */
+  watchFiles(files: Files): void {
+    watchFiles(this.metrics.registry, files);
   }
 
   /** Replica diversion's totals, for pastry_diversion_events_total. */
