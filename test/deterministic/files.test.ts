@@ -175,4 +175,21 @@ describe('deterministic network: file sharing', () => {
     const again = await ring.net.settle(nodes[2]!.files.remove(a), 60_000);
     expect(again.ok && again.value).toEqual({ removed: false, chunksRemoved: 0 });
   });
+
+  it('an upload cut short leaves none of its chunks behind', async () => {
+    const seed = seedFromEnv(76);
+    const ring = await ringOf(seed);
+    const nodes = ring.live();
+    const live = (): number => ring.live().reduce((sum, n) => sum + n.store.usage().objects, 0);
+    const before = live();
+    async function* cut(): AsyncGenerator<{ chunkSize: number; data: Buffer }> {
+      yield* blocks(fileBytes(6 * CHUNK + 100, 6));
+      throw new Error('the client went away');
+    }
+    const r = await ring.net.settle(nodes[0]!.files.upload(cut()), 60_000);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(String(r.error)).toContain('the client went away');
+    await ring.net.runFor(20_000);
+    expect(live()).toBe(before);
+  });
 });

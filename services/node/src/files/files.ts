@@ -122,15 +122,41 @@ export class Files implements Application {
    */
   async upload(source: AsyncIterable<{ chunkSize?: number; data: Uint8Array }>): Promise<UploadResult> {
     const salt = Buffer.from(Array.from({ length: SALT_BYTES }, () => Math.floor(this.endpoint.random() * 256)));
+    const stored: Buffer[] = [];
     const window = new Window(FILES.uploadWindow);
+    try {
+      return await this.storeFile(source, salt, window, stored);
+    } catch (error) {
+      // No manifest names these pieces, and no later upload can (its salt differs): remove them.
+      void window
+        .drain()
+        .catch(() => undefined)
+        .then(() => this.removePieces(salt, stored))
+        .then(
+          (removed) => this.log.info('upload_abandoned', { pieces: removed, error: String(error) }),
+          (e: unknown) => this.log.warn('upload_cleanup_failed', { pieces: stored.length, error: String(e) }),
+        );
+      throw error;
+    }
+  }
+
+  private async removePieces(salt: Buffer, hashes: Buffer[]): Promise<number> {
+    const window = new Window(FILES.removeFanout);
+    for (const hash of hashes) await window.add(() => this.withRetries(() => this.dht.remove({ guid: idToBytes(pieceGuid(salt, hash)), name: '' }, this.deadline())).then(() => undefined));
+    await window.drain();
+    return hashes.length;
+  }
+
+  private async storeFile(source: AsyncIterable<{ chunkSize?: number; data: Uint8Array }>, salt: Buffer, window: Window, stored: Buffer[]): Promise<UploadResult> {
     const hashes: Buffer[] = [];
     let chunkSize = 0;
     let pending: Buffer[] = [];
     let pendingBytes = 0;
     let size = 0;
     const store = (chunk: Buffer): Promise<void> => {
-      hashes.push(sha256(chunk));
-      return window.add(() => this.putPiece(salt, chunk));
+      const hash = sha256(chunk);
+      hashes.push(hash);
+      return window.add(() => this.putPiece(salt, chunk).then(() => void stored.push(hash)));
     };
     for await (const message of source) {
       if (chunkSize === 0) chunkSize = checkChunkSize(message.chunkSize ?? 0, this.config.maxValueBytes);
@@ -154,11 +180,11 @@ export class Files implements Application {
     if (pendingBytes > 0) await store(Buffer.concat(pending));
     await window.drain();
     const { manifest, pages } = buildManifest(size, chunkSize, salt, hashes, this.config.hashesPerPage);
-    for (const page of pages) await window.add(() => this.putPiece(salt, page));
+    for (const page of pages) await window.add(() => this.putPiece(salt, page).then(() => void stored.push(sha256(page))));
     await window.drain();
-    const stored = await this.withRetries(() => this.dht.put('', manifest, this.deadline()));
-    this.log.info('file_stored', { guid: stored.guid, size, chunks: hashes.length });
-    return { guid: stored.guid, size, chunks: hashes.length, chunkSize, merkleRoot: parseManifest(stored.guid, manifest).merkleRoot };
+    const file = await this.withRetries(() => this.dht.put('', manifest, this.deadline()));
+    this.log.info('file_stored', { guid: file.guid, size, chunks: hashes.length });
+    return { guid: file.guid, size, chunks: hashes.length, chunkSize, merkleRoot: parseManifest(file.guid, manifest).merkleRoot };
   }
 
   private async putPiece(salt: Buffer, data: Buffer): Promise<void> {
