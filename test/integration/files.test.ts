@@ -170,6 +170,26 @@ describe('file sharing on a local ring (pastry file ...)', () => {
     await restart(4);
   });
 
+  it('an upload whose client is killed leaves none of its chunks behind', async () => {
+    const liveObjects = async (): Promise<number> => JSON.parse((await pastry('balance', '--json', '--target', addr(0))).stdout.toString()).objects.total as number;
+    const before = await liveObjects();
+    const child = spawn(process.execPath, [CLI, 'file', 'put', big, '--target', addr(1), '--run-dir', ring.options.runDir], { stdio: 'ignore' });
+    try {
+      const until = Date.now() + 30_000;
+      while ((await liveObjects()) < before + 30 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      expect(await liveObjects()).toBeGreaterThanOrEqual(before + 30);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    const until = Date.now() + 60_000;
+    let now = await liveObjects();
+    while (now !== before && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 500));
+      now = await liveObjects();
+    }
+    expect(now).toBe(before);
+  });
+
   it('rm removes the file; what is gone or malformed gets a clear error', async () => {
     const rm = await pastry('file', 'rm', smallGuid, '--json', '--target', addr(3));
     expect(rm.code).toBe(0);

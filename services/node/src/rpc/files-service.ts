@@ -3,7 +3,7 @@ import { idToBytes } from '../core/id';
 import { REFUSAL_TRAILER } from '../constants';
 import { fileGuid, type Files } from '../files/files';
 import type { DownloadRequest, DownloadResponse, FileRemoveRequest, FileRemoveResponse, FilesServer, FileStatRequest, FileStatResponse, UploadRequest, UploadResponse } from '../gen/pastry/v1/files';
-import { InvalidArgumentError } from '../errors';
+import { InvalidArgumentError, UnavailableError } from '../errors';
 import { MalformedRequest, malformedError } from './malformed';
 import { unary, type HandlerContext } from './handler';
 import { toServiceError } from './status';
@@ -20,6 +20,8 @@ export function filesService(deps: { files: Files } & HandlerContext): FilesServ
           if (message instanceof MalformedRequest) throw malformedError(message);
           yield message;
         }
+        // A cancelled call may end its stream without an error: never store it as a whole file.
+        if (call.cancelled) throw new UnavailableError('the client cancelled the upload');
       })();
       files.upload(source).then(
         (r) => callback(null, { guid: idToBytes(r.guid), size: r.size, chunks: r.chunks, chunkSize: r.chunkSize, merkleRoot: r.merkleRoot }, observed.end(0)),
