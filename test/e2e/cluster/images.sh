@@ -38,7 +38,8 @@ trap cleanup EXIT
 trap "exit 130" INT TERM HUP
 
 phase "packages"
-apt_install buildah debootstrap
+# buildah needs an OCI runtime to run build steps, and apt_install skips Recommends (runc).
+apt_install buildah runc debootstrap
 MIRROR=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
 [[ -n $MIRROR ]] || MIRROR=$(awk '$1 == "deb" && $3 == "bookworm" {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
 [[ -n $MIRROR ]] || die "no Debian mirror found in /etc/apt/sources.list*"
