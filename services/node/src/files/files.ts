@@ -46,12 +46,6 @@ export interface DownloadPiece {
   chunkHash: Buffer;
 }
 
-/** Checks a 16-byte file GUID from a request. */
-export function fileGuid(bytes: Uint8Array): Id {
-  if (bytes.length !== 16) throw new InvalidArgumentError(`a file GUID is 16 bytes, got ${bytes.length}`);
-  return idFromBytes(bytes);
-}
-
 /**
  * File sharing, an application on the common API beside the DHT: files become chunks and a
  * manifest stored as DHT objects; downloads fetch chunks in parallel from the nodes each

@@ -1,12 +1,11 @@
-import { Metadata, status, type ServerReadableStream, type ServerWritableStream, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import { status, type ServerReadableStream, type ServerWritableStream, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
 import { idToBytes } from '../core/id';
-import { REFUSAL_TRAILER } from '../constants';
-import { fileGuid, type Files } from '../files/files';
+import type { Files } from '../files/files';
+import { keyFromBytes } from '../overlay/codec';
 import type { DownloadRequest, DownloadResponse, FileRemoveRequest, FileRemoveResponse, FilesServer, FileStatRequest, FileStatResponse, UploadRequest, UploadResponse } from '../gen/pastry/v1/files';
 import { InvalidArgumentError, UnavailableError } from '../errors';
 import { MalformedRequest, malformedError } from './malformed';
-import { unary, type HandlerContext } from './handler';
-import { toServiceError } from './status';
+import { refusal, unary, type HandlerContext } from './handler';
 
 /** The public Files API: uploads and downloads stream; Stat and Remove are unary. */
 export function filesService(deps: { files: Files } & HandlerContext): FilesServer {
@@ -77,12 +76,4 @@ function safeNumber(value: number, field: string): number {
   return value;
 }
 
-/** A streaming call's failure as the status it answers, logged as unary calls are. */
-function refusal(ctx: HandlerContext, method: string, error: unknown): ReturnType<typeof toServiceError> & { metadata: Metadata } {
-  const e = toServiceError(error);
-  if (e.code === status.INTERNAL) ctx.log.error('request_failed', { method, error: String(error), stack: (error as Error)?.stack });
-  else ctx.log.debug('request_rejected', { method, code: e.code, error: e.details });
-  const metadata = new Metadata();
-  metadata.set(REFUSAL_TRAILER, '1');
-  return { ...e, metadata };
-}
+const fileGuid = (bytes: Uint8Array): string => keyFromBytes(Buffer.from(bytes), 'guid');

@@ -1,4 +1,4 @@
-import { Metadata, status, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import { Metadata, status, type sendUnaryData, type ServerUnaryCall, type ServiceError } from '@grpc/grpc-js';
 import { REFUSAL_TRAILER, TARGET_METADATA, WRONG_NODE_TRAILER } from '../constants';
 import type { Logger } from '../logger';
 import type { RpcTelemetry } from '../telemetry/rpc-telemetry';
@@ -35,6 +35,20 @@ export function checkTarget(call: ServerUnaryCall<unknown, unknown>, selfId: str
 }
 
 /**
+ * A failed call as the status it answers, logged, with the refusal trailer: a refusal is an
+ * answer, so the caller must not take this node for dead. Unary and streaming handlers alike.
+ */
+export function refusal(ctx: HandlerContext, method: string, error: unknown): Partial<ServiceError> & { metadata: Metadata } {
+  const e = toServiceError(error);
+  if (e.code === status.INTERNAL) ctx.log.error('request_failed', { method, error: String(error), stack: (error as Error)?.stack });
+  else if (isGrpcError(error)) ctx.log.debug('request_rejected', { method, code: e.code, error: e.details, peerError: String(error) });
+  else ctx.log.debug('request_rejected', { method, code: e.code, error: e.details });
+  const metadata = new Metadata();
+  metadata.set(REFUSAL_TRAILER, '1');
+  return { ...e, metadata };
+}
+
+/**
  * Wraps an async handler: typed errors become gRPC statuses in one place, anything else
  * INTERNAL with a generic message. A handler never throws into grpc-js. A request the
  * decoder rejected (see rpc/malformed.ts) is INVALID_ARGUMENT and never reaches `fn`.
@@ -68,15 +82,9 @@ export function unary<Req, Res>(
             callback({ code: status.UNAVAILABLE, details: error.message, metadata });
             return;
           }
-          const e = toServiceError(error);
-          if (e.code === 13) log.error('request_failed', { method, error: String(error), stack: (error as Error)?.stack });
-          else if (isGrpcError(error)) log.debug('request_rejected', { method, code: e.code, error: e.details, peerError: String(error) });
-          else log.debug('request_rejected', { method, code: e.code, error: e.details });
+          const e = refusal(ctx, method, error);
           observed.end(e.code ?? 2);
-          // Marks a refusal, which is an answer: the caller must not take this node for dead.
-          const metadata = new Metadata();
-          metadata.set(REFUSAL_TRAILER, '1');
-          callback({ ...e, metadata });
+          callback(e);
         },
       );
   };
