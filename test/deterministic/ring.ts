@@ -2,8 +2,9 @@ import { compareCloseness, type Id } from '../../services/node/src/core/id';
 import type { NodeHandle } from '../../services/node/src/core/node-handle';
 import { replicaSet } from '../../services/node/src/core/replicas';
 import type { Logger } from '../../services/node/src/logger';
-import { assembleDht, assembleFiles, type DhtParts } from '../../services/node/src/node';
+import { assembleDht, assembleFiles, assembleScribe, type DhtParts } from '../../services/node/src/node';
 import type { Files } from '../../services/node/src/files/files';
+import type { Scribe } from '../../services/node/src/scribe/scribe';
 import { Overlay, type OverlayConfig } from '../../services/node/src/overlay/overlay';
 import { MemoryStore } from '../../services/node/src/store/memory-store';
 import { DeterministicNetwork, type LinkModel } from '../../services/node/src/transport/deterministic-network';
@@ -33,6 +34,10 @@ export interface RingOptions {
   /** File sharing: bytes of fetched chunks each node keeps, and hashes per manifest page (defaults unless set). */
   fileCacheBytes?: number;
   hashesPerPage?: number;
+  /** Messaging: children per tree node, retained messages per topic, tree refresh period (node defaults unless set). */
+  scribeMaxChildren?: number;
+  scribeRetain?: number;
+  scribeRefreshMs?: number;
 }
 
 export const DEFAULTS: RingOptions = {
@@ -51,6 +56,7 @@ export interface DetNode {
   overlay: Overlay;
   parts: DhtParts;
   files: Files;
+  scribe: Scribe;
   store: MemoryStore;
 }
 
@@ -132,12 +138,14 @@ export class DetRing {
       SILENT,
     );
     const files = assembleFiles(overlay, parts, { replicas: this.options.replicas, maxValueBytes: 1 << 20, rpcTimeoutMs: this.options.rpcTimeoutMs, fileCacheBytes: this.options.fileCacheBytes, hashesPerPage: this.options.hashesPerPage }, SILENT);
+    const scribe = assembleScribe(overlay, parts.dht, { scribeMaxChildren: this.options.scribeMaxChildren ?? 24, scribeRetain: this.options.scribeRetain ?? 1000, scribeRefreshMs: this.options.scribeRefreshMs ?? 2000, rpcTimeoutMs: this.options.rpcTimeoutMs }, SILENT);
     this.net.attach(handle.address, (method, request, deadline) => overlay.handle(method, request, deadline));
-    const node = { handle, overlay, parts, files, store };
+    const node = { handle, overlay, parts, files, scribe, store };
     this.nodes.set(handle.address, node);
     void overlay.start().then(() => {
       if (this.nodes.get(handle.address) !== node || !overlay.ready) return;
       parts.antiEntropy.start();
+      scribe.start();
     });
     return node;
   }
@@ -146,6 +154,7 @@ export class DetRing {
     const node = this.nodes.get(handle.address);
     this.net.crash(handle.address);
     node?.overlay.stop();
+    node?.scribe.stop();
     void node?.parts.antiEntropy.stop();
     this.nodes.delete(handle.address);
   }

@@ -25,6 +25,10 @@ export interface NodeConfig {
   cacheBytes: number;
   /** Bytes of fetched file chunks a node keeps to serve other downloaders. */
   fileCacheBytes: number;
+  /** Messaging: children per tree node, messages retained per topic, tree refresh period. */
+  scribeMaxChildren: number;
+  scribeRetain: number;
+  scribeRefreshMs: number;
   store: 'memory' | 'redis';
   redisUrl: string;
   replicas: number;
@@ -61,6 +65,9 @@ export const SETTINGS = {
   cacheLeaseMs: { env: 'PASTRY_CACHE_LEASE_MS', default: '2000', help: 'how long nodes on a read\'s route may serve the copy they passed (0: no caching)' },
   cacheBytes: { env: 'PASTRY_CACHE_BYTES', default: '16777216', help: 'bytes of such cached copies a node keeps at most' },
   fileCacheBytes: { env: 'PASTRY_FILE_CACHE_BYTES', default: '67108864', help: 'bytes of file chunks a node keeps after fetching them, to serve other downloaders (0: none)' },
+  scribeMaxChildren: { env: 'PASTRY_SCRIBE_MAX_CHILDREN', default: '24', help: 'messaging: children a tree node takes before it hands newcomers to a child (0: no cap)' },
+  scribeRetain: { env: 'PASTRY_SCRIBE_RETAIN', default: '1000', help: 'messaging: last messages of each topic kept in the DHT for subscribers that catch up' },
+  scribeRefreshMs: { env: 'PASTRY_SCRIBE_REFRESH_MS', default: '2000', help: 'messaging: how often a tree node tells its parent it is there (silent for 3 periods: dropped)' },
   capacityBytes: { env: 'PASTRY_CAPACITY_BYTES', default: '0', help: 'value bytes this node stores at most (0: no limit); a full node refuses new objects with RESOURCE_EXHAUSTED' },
   store: { env: 'PASTRY_STORE', default: 'memory', help: 'memory (embedded) or redis' },
   redisUrl: { env: 'PASTRY_REDIS_URL', default: 'redis://127.0.0.1:6379', help: 'the Redis sidecar' },
@@ -130,6 +137,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): NodeCon
     cacheLeaseMs: integer('cacheLeaseMs', raw('cacheLeaseMs'), 0, 600_000),
     cacheBytes: integer('cacheBytes', raw('cacheBytes'), 0, Number.MAX_SAFE_INTEGER),
     fileCacheBytes: integer('fileCacheBytes', raw('fileCacheBytes'), 0, Number.MAX_SAFE_INTEGER),
+    scribeMaxChildren: integer('scribeMaxChildren', raw('scribeMaxChildren'), 0, 1024),
+    scribeRetain: integer('scribeRetain', raw('scribeRetain'), 1, 1_000_000),
+    scribeRefreshMs: integer('scribeRefreshMs', raw('scribeRefreshMs'), 50, 3_600_000),
     store,
     redisUrl: raw('redisUrl'),
     replicas,

@@ -173,3 +173,43 @@ export const FILES = {
   /** Attempts of a chunk put before the upload fails. */
   putAttempts: 3,
 } as const;
+
+/** Messaging (Scribe): tree limits, the retained window and repair timing (see scribe/). */
+export const SCRIBE = {
+  maxTopicBytes: 256,
+  maxPayloadBytes: 64 * 1024,
+  maxPublisherBytes: 128,
+  /** Children a tree node takes before it hands newcomers to a child (FreePastry/SplitStream: 24). */
+  defaultMaxChildren: 24,
+  /** Messages a topic keeps in the DHT for subscribers that catch up (PASTRY_SCRIBE_RETAIN). */
+  defaultRetain: 1000,
+  /** A child tells its parent it is there this often; a parent drops a child silent for 3 periods. */
+  defaultRefreshMs: 2_000,
+  refreshesBeforeExpiry: 3,
+  /** Topics a node takes part in at most (as subscriber, forwarder or root). */
+  maxTopics: 10_000,
+  /** Publishes the root numbers and stores at once, per topic (group commit). */
+  publishBatch: 64,
+  /** Messages queued for one child before it is dropped (it catches up from the DHT). */
+  maxChildQueue: 4_096,
+  /** Messages sent to one child in one call. */
+  maxDeliverBatch: 256,
+  /** Out-of-order messages a subscription holds while it fills a gap. */
+  maxBuffered: 10_000,
+  /** A gap is filled from the DHT when the missing messages have not arrived by then. */
+  gapWaitMs: 300,
+  /** Retained messages fetched at once while a subscriber catches up. */
+  fetchWindow: 16,
+  /** Attempts at a missing retained message before it is reported lost. */
+  fetchAttempts: 4,
+  /** Events a subscriber's stream holds before the slow subscriber is cut off. */
+  maxSubscriberBacklog: 20_000,
+  /** A tree deeper than this is a cycle (a push-down under churn): the node joins again. */
+  maxDepth: 48,
+  /** Sequences a new root probes past the stored head (one publish batch may be past it), a fetch window at a time. */
+  headProbe: 64,
+  /** A root with no subscriber forgets a topic this long after its last publish. */
+  idleRootMs: 60_000,
+  /** Subtrees an anycast searches at one node before it moves on towards the root. */
+  anycastFanout: 8,
+} as const;

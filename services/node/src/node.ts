@@ -13,6 +13,9 @@ import { Files } from './files/files';
 import { FILES_APP } from './files/messages';
 import { FILES } from './constants';
 import { filesService } from './rpc/files-service';
+import { messagingService } from './rpc/messaging-service';
+import { Scribe } from './scribe/scribe';
+import { SCRIBE_APP } from './scribe/messages';
 import { Overlay } from './overlay/overlay';
 import { dhtService } from './rpc/dht-service';
 import { PeerPool } from './rpc/peer-client';
@@ -46,6 +49,7 @@ export class PastryNode {
   readonly diversion: Diversion | undefined;
   readonly dht: Dht;
   readonly files: Files;
+  readonly scribe: Scribe;
   readonly rpc: RpcServer;
   readonly telemetry: Telemetry;
   private readonly peers: PeerPool;
@@ -72,6 +76,7 @@ export class PastryNode {
     this.diversion = parts.diversion;
     this.dht = parts.dht;
     this.files = assembleFiles(this.overlay, parts, config, this.log);
+    this.scribe = assembleScribe(this.overlay, parts.dht, config, this.log);
     this.telemetry.watchReplication(this.antiEntropy.stats);
     this.telemetry.watchCapacity(config.capacityBytes);
     this.telemetry.watchCache(this.dht.cache);
@@ -81,6 +86,7 @@ export class PastryNode {
       dhtService({ dht: this.dht, overlay: this.overlay, store: this.store, log: this.log, telemetry: this.telemetry.rpc, now: clock.now }),
       peerService({ overlay: this.overlay, log: this.log, telemetry: this.telemetry.rpc, now: clock.now, rpcTimeoutMs: config.rpcTimeoutMs, selfId: this.self.id }),
       filesService({ files: this.files, log: this.log, telemetry: this.telemetry.rpc }),
+      messagingService({ scribe: this.scribe, log: this.log, telemetry: this.telemetry.rpc }),
     );
   }
 
@@ -108,6 +114,7 @@ export class PastryNode {
     await this.overlay.start();
     this.rpc.setReady(this.ready);
     this.antiEntropy.start();
+    this.scribe.start();
   }
 
   /**
@@ -120,6 +127,7 @@ export class PastryNode {
     if (this.healthTimer) clearInterval(this.healthTimer);
     this.rpc.setReady(false);
     this.dht.stopAcceptingWrites();
+    this.scribe.stop();
     await this.antiEntropy.stop();
     if (this.overlay.ready && this.store.healthy()) {
       const budget = Math.max(0, this.config.shutdownGraceMs - 2000);
@@ -218,4 +226,20 @@ export function assembleFiles(overlay: Overlay, parts: Pick<DhtParts, 'dht' | 'l
     hashesPerPage: config.hashesPerPage,
   }, log);
   return files;
+}
+
+export type ScribeSettings = Pick<NodeConfig, 'scribeMaxChildren' | 'scribeRetain' | 'scribeRefreshMs' | 'rpcTimeoutMs'>;
+
+/** Messaging beside the DHT on the same overlay: the retained window is DHT objects. */
+export function assembleScribe(overlay: Overlay, dht: Dht, config: ScribeSettings, log: Logger): Scribe {
+  let scribe: Scribe | undefined;
+  const endpoint = overlay.register({
+    id: SCRIBE_APP,
+    forward: (m, next) => scribe!.forward(m, next),
+    deliver: (m) => scribe!.deliver(m),
+    receive: (from, payload) => scribe!.receive(from, payload),
+    update: (node, joined) => scribe!.update(node, joined),
+  });
+  scribe = new Scribe(endpoint, dht, { maxChildren: config.scribeMaxChildren, retain: config.scribeRetain, refreshMs: config.scribeRefreshMs, rpcTimeoutMs: config.rpcTimeoutMs }, log);
+  return scribe;
 }

@@ -7,18 +7,19 @@ import { HealthImplementation } from 'grpc-health-check';
 import { LIMITS } from '../constants';
 import { DhtService, type DhtServer } from '../gen/pastry/v1/dht';
 import { FilesService, type FilesServer } from '../gen/pastry/v1/files';
+import { MessagingService, type MessagingServer } from '../gen/pastry/v1/messaging';
 import { PeerService, type PeerServer } from '../gen/pastry/v1/peer';
 import { tolerantDefinition } from './malformed';
 
 /** Health service names: '' and the API report readiness; 'liveness' only that the process runs. */
-export const HEALTH_READY_SERVICES = ['', 'pastry.v1.Dht', 'pastry.v1.Files'];
+export const HEALTH_READY_SERVICES = ['', 'pastry.v1.Dht', 'pastry.v1.Files', 'pastry.v1.Messaging'];
 export const HEALTH_LIVENESS_SERVICE = 'liveness';
 
 export class RpcServer {
   readonly server: Server;
-  readonly health = new HealthImplementation({ '': 'NOT_SERVING', 'pastry.v1.Dht': 'NOT_SERVING', 'pastry.v1.Files': 'NOT_SERVING', liveness: 'SERVING' });
+  readonly health = new HealthImplementation({ '': 'NOT_SERVING', 'pastry.v1.Dht': 'NOT_SERVING', 'pastry.v1.Files': 'NOT_SERVING', 'pastry.v1.Messaging': 'NOT_SERVING', liveness: 'SERVING' });
 
-  constructor(dht: DhtServer, peer: PeerServer, files: FilesServer) {
+  constructor(dht: DhtServer, peer: PeerServer, files: FilesServer, messaging: MessagingServer) {
     this.server = new Server({
       'grpc.max_receive_message_length': LIMITS.maxGrpcMessageBytes,
       'grpc.max_send_message_length': LIMITS.maxGrpcMessageBytes,
@@ -27,6 +28,7 @@ export class RpcServer {
     this.server.addService(tolerantDefinition(DhtService), dht);
     this.server.addService(tolerantDefinition(PeerService), peer);
     this.server.addService(tolerantDefinition(FilesService), files);
+    this.server.addService(tolerantDefinition(MessagingService), messaging);
     this.health.addToServer(this.server);
     const root = protoRoot();
     new ReflectionService(loadSync(protoFiles(), { includeDirs: [root, path.join(root, 'third_party')] })).addToServer(this.server);
@@ -70,5 +72,5 @@ export function protoRoot(): string {
 }
 
 function protoFiles(): string[] {
-  return ['pastry/v1/dht.proto', 'pastry/v1/files.proto', 'pastry/v1/peer.proto', 'grpc/health/v1/health.proto'];
+  return ['pastry/v1/dht.proto', 'pastry/v1/files.proto', 'pastry/v1/messaging.proto', 'pastry/v1/peer.proto', 'grpc/health/v1/health.proto'];
 }
