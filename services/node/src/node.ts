@@ -81,6 +81,7 @@ export class PastryNode {
     this.telemetry.watchCapacity(config.capacityBytes);
     this.telemetry.watchCache(this.dht.cache);
     this.telemetry.watchFiles(this.files);
+    this.telemetry.watchScribe(this.scribe);
     if (this.diversion) this.telemetry.watchDiversion(this.diversion.stats);
     this.rpc = new RpcServer(
       dhtService({ dht: this.dht, overlay: this.overlay, store: this.store, log: this.log, telemetry: this.telemetry.rpc, now: clock.now }),

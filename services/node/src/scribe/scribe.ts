@@ -37,7 +37,8 @@ export class Scribe implements Application {
   private readonly logs = new Map<string, RootLog>();
   private readonly subscriptions = new Set<Subscription>();
   private cancelRound: (() => void) | undefined;
-  readonly stats = { published: 0, delivered: 0, anycasts: 0 };
+  /** Running totals (subscriptions add theirs as they go). */
+  readonly stats = { published: 0, delivered: 0, anycasts: 0, fetched: 0, lost: 0, duplicates: 0 };
 
   constructor(
     private readonly endpoint: Endpoint,
@@ -102,7 +103,7 @@ export class Scribe implements Application {
       fetch: (s) => this.retention.fetch(topic, s),
       head: async () => this.head(id, topic),
       setTimer: (ms, fn) => this.endpoint.setTimer(ms, fn),
-    }, from);
+    }, from, this.stats);
     node.sinks.add(subscription);
     this.subscriptions.add(subscription);
     try {
@@ -113,6 +114,10 @@ export class Scribe implements Application {
     }
     subscription.start(node.lastSeq, this.retention.oldest(node.lastSeq));
     return subscription;
+  }
+
+  get subscriberCount(): number {
+    return this.subscriptions.size;
   }
 
   unsubscribe(subscription: Subscription): void {
@@ -207,7 +212,6 @@ export class Scribe implements Application {
     node.noteSequence(Number(message.sequence));
     for (const child of node.children.values()) this.links.enqueue(node, child.handle, message);
     for (const sink of node.sinks) sink.offer(message);
-    if (message.id.length > 0) this.stats.delivered += node.sinks.size;
   }
 
   /** Scribe's anycast: a local subscriber, else a depth-first search of the children, nearest first. */

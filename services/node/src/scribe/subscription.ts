@@ -35,7 +35,14 @@ export class Subscription implements LocalSink {
     readonly topic: string,
     private readonly source: RetainedSource,
     private readonly from: number | undefined,
+    /** The node's totals, counted with this subscription's. */
+    private readonly totals: { delivered: number; duplicates: number; fetched: number; lost: number } = { delivered: 0, duplicates: 0, fetched: 0, lost: 0 },
   ) {}
+
+  private count(what: 'delivered' | 'duplicates' | 'fetched' | 'lost', n = 1): void {
+    this.stats[what] += n;
+    this.totals[what] += n;
+  }
 
   get closed(): boolean {
     return this.events.closed;
@@ -56,7 +63,7 @@ export class Subscription implements LocalSink {
     if (message.anycast) return this.deliver(message);
     const seq = Number(message.sequence);
     if ((this.next !== undefined && seq < this.next) || this.buffer.has(seq)) {
-      this.stats.duplicates++;
+      this.count('duplicates');
       return;
     }
     if (this.buffer.size >= SCRIBE.maxBuffered) return this.fail(new ResourceExhaustedError('too many messages out of order; subscribe again with from_sequence'));
@@ -90,12 +97,12 @@ export class Subscription implements LocalSink {
   private deliver(message: TopicMessage): void {
     const id = Buffer.from(message.id).toString('hex');
     if (this.recentIds.has(id)) {
-      this.stats.duplicates++;
+      this.count('duplicates');
       return;
     }
     this.recentIds.add(id);
     if (this.recentIds.size > 4096) this.recentIds.delete(this.recentIds.values().next().value!);
-    this.stats.delivered++;
+    this.count('delivered');
     this.push({ message });
   }
 
@@ -132,7 +139,7 @@ export class Subscription implements LocalSink {
         got.forEach((r, i) => {
           if (r.kind === 'missing') return;
           progress = true;
-          this.stats.fetched++;
+          this.count('fetched');
           this.buffer.set(wanted[i]!, r.kind === 'message' ? r.message : { topic: this.topic, id: Buffer.alloc(0), sequence: wanted[i]!, publisher: '', payload: Buffer.alloc(0), publishedAtMs: 0, anycast: false });
         });
         this.drain();
@@ -166,7 +173,7 @@ export class Subscription implements LocalSink {
   }
 
   private reportGap(first: number, last: number): void {
-    this.stats.lost += last - first + 1;
+    this.count('lost', last - first + 1);
     this.push({ gap: { first, last } });
     for (let s = first; s <= last; s++) this.buffer.delete(s);
     this.next = last + 1;

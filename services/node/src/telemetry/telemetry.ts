@@ -1,5 +1,7 @@
 import type { Files } from '../files/files';
+import type { Scribe } from '../scribe/scribe';
 import { watchFiles } from './file-metrics';
+import { watchScribe } from './scribe-metrics';
 import type { NodeHandle } from '../core/node-handle';
 import type { Logger } from '../logger';
 import type { OverlayHooks } from '../overlay/overlay';
@@ -75,6 +77,10 @@ export class Telemetry {
   /** File sharing's totals, for the pastry_file_* series. */
   watchFiles(files: Files): void {
     watchFiles(this.metrics.registry, files);
+  }
+
+  watchScribe(scribe: Scribe): void {
+    watchScribe(this.metrics.registry, scribe);
   }
 
   /** Replica diversion's totals, for pastry_diversion_events_total. */
