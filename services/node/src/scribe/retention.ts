@@ -4,8 +4,11 @@ import { NotFoundError } from '../errors';
 import { TopicMessage } from '../gen/pastry/v1/messaging';
 import { ScribeHeadReply } from '../gen/pastry/v1/scribe_peer';
 
-/** A retained message, a sequence the root gave up on (never stored), or nothing there. */
-export type Retained = { kind: 'message'; message: TopicMessage } | { kind: 'void' } | { kind: 'missing' };
+/**
+ * A retained message; a sequence the root gave up on (never stored); one the window no longer
+ * holds (its slot has a newer message); or nothing there (not stored yet, or unreachable).
+ */
+export type Retained = { kind: 'message'; message: TopicMessage } | { kind: 'void' } | { kind: 'expired' } | { kind: 'missing' };
 
 /** The newest sequence of a topic and the oldest its window still holds (0: none). */
 export interface Head {
@@ -14,10 +17,11 @@ export interface Head {
 }
 
 /**
- * A topic's retained window in the DHT: each message is an object named by topic and
- * sequence (k replicas like any object), and a head object holds the newest sequence, so a
+ * A topic's retained window in the DHT: a ring of `retain` slots, message n in slot n mod
+ * retain (k replicas like any object), so a topic never holds more than its window and
+ * nothing is ever removed (no tombstones); a head object holds the newest sequence, so a
  * new root continues the numbering and subscribers catch up with plain reads. Names join
- * topic and sequence with NUL, which no topic may contain, so no two names collide.
+ * topic and slot with NUL, which no topic may contain, so no two names collide.
  */
 export class Retention {
   constructor(
@@ -31,8 +35,8 @@ export class Retention {
     return this.now() + this.timeoutMs;
   }
 
-  static messageName(topic: string, sequence: number): string {
-    return `scribe\u0000${topic}\u0000${sequence}`;
+  slotName(topic: string, sequence: number): string {
+    return `scribe\u0000${topic}\u0000${sequence % this.retain}`;
   }
 
   static headName(topic: string): string {
@@ -46,7 +50,7 @@ export class Retention {
 
   /** Stores a message (or a void marker: a message without id); resolves once the write quorum has it. */
   async store(message: TopicMessage): Promise<void> {
-    await this.dht.put(Retention.messageName(message.topic, message.sequence), Buffer.from(TopicMessage.encode(message).finish()), this.deadline());
+    await this.dht.put(this.slotName(message.topic, Number(message.sequence)), Buffer.from(TopicMessage.encode(message).finish()), this.deadline());
   }
 
   async storeHead(topic: string, sequence: number): Promise<void> {
@@ -63,7 +67,7 @@ export class Retention {
     let last = head ? Number(ScribeHeadReply.decode(head).sequence) : 0;
     for (let probed = 0; probed < SCRIBE.headProbe; probed += SCRIBE.fetchWindow) {
       const probes = Array.from({ length: SCRIBE.fetchWindow }, (_, i) => last + 1 + i);
-      const found = await Promise.all(probes.map(async (s) => ((await this.fetch(topic, s)).kind === 'missing' ? 0 : s)));
+      const found = await Promise.all(probes.map(async (s) => (['message', 'void'].includes((await this.fetch(topic, s)).kind) ? s : 0)));
       const newest = Math.max(...found);
       if (newest === 0) break;
       last = newest;
@@ -72,17 +76,13 @@ export class Retention {
   }
 
   async fetch(topic: string, sequence: number): Promise<Retained> {
-    const bytes = await this.read(Retention.messageName(topic, sequence));
+    const bytes = await this.read(this.slotName(topic, sequence));
     if (!bytes) return { kind: 'missing' };
     const message = TopicMessage.decode(bytes);
+    const stored = Number(message.sequence);
+    if (stored > sequence) return { kind: 'expired' };
+    if (stored < sequence) return { kind: 'missing' };
     return message.id.length === 0 ? { kind: 'void' } : { kind: 'message', message };
-  }
-
-  /** Drops the message that falls out of the window when `sequence` is stored. Best effort. */
-  prune(topic: string, sequence: number): void {
-    const old = sequence - this.retain;
-    if (old < 1) return;
-    this.dht.remove({ guid: Buffer.alloc(0), name: Retention.messageName(topic, old) }, this.deadline()).catch(() => undefined);
   }
 
   private async read(name: string): Promise<Buffer | undefined> {

@@ -52,7 +52,8 @@ export class RootLog {
   private async drain(): Promise<void> {
     this.running = true;
     try {
-      while (this.queue.length > 0) await this.commit(this.queue.splice(0, SCRIBE.publishBatch));
+      // Never two messages of one batch in the same slot of the retained ring.
+      while (this.queue.length > 0) await this.commit(this.queue.splice(0, Math.min(SCRIBE.publishBatch, this.retention.retain)));
     } finally {
       this.running = false;
     }
@@ -74,7 +75,6 @@ export class RootLog {
       const message = messages[i]!;
       if (result.status === 'fulfilled') {
         this.deps.disseminate(this.node, message);
-        this.retention.prune(message.topic, message.sequence);
         batch[i]!.resolve(message);
         return;
       }

@@ -136,13 +136,21 @@ export class Subscription implements LocalSink {
         const wanted = this.missing();
         const got = await Promise.all(wanted.map((s) => this.source.fetch(s).catch((): Retained => ({ kind: 'missing' }))));
         let progress = false;
+        const expired = new Set<number>();
         got.forEach((r, i) => {
           if (r.kind === 'missing') return;
           progress = true;
+          if (r.kind === 'expired') return void expired.add(wanted[i]!);
           this.count('fetched');
           this.buffer.set(wanted[i]!, r.kind === 'message' ? r.message : { topic: this.topic, id: Buffer.alloc(0), sequence: wanted[i]!, publisher: '', payload: Buffer.alloc(0), publishedAtMs: 0, anycast: false });
         });
         this.drain();
+        // Sequences the window no longer holds: one gap event for each run of them.
+        while (expired.has(this.next)) {
+          let last = this.next;
+          while (expired.has(last + 1)) last++;
+          this.reportGap(this.next, last);
+        }
         attempt = progress ? 0 : attempt + 1;
         if (attempt >= SCRIBE.fetchAttempts) {
           this.reportGap(this.next, this.next);
