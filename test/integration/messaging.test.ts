@@ -1,4 +1,4 @@
-import { credentials, type ClientReadableStream } from '@grpc/grpc-js';
+import { credentials, Metadata, type ClientReadableStream } from '@grpc/grpc-js';
 import { compareCloseness } from '../../services/node/src/core/id';
 import { MessagingClient, type SubscribeResponse } from '../../services/node/src/gen/pastry/v1/messaging';
 import { signalPod, startPod, waitForRing, type Pod } from '../../services/cli/src/cluster';
@@ -99,7 +99,7 @@ describe('messaging on a local ring: the delivery contract through pod kills', (
     }
     const publisher = new MessagingClient(others[others.length - 1]!.address, credentials.createInsecure());
     const publish = (n: number): Promise<number | undefined> =>
-      new Promise((resolve) => publisher.publish({ topic: TOPIC, payload: Buffer.from(`m${n}`), publisher: 'test' }, { deadline: Date.now() + 8000 }, (err, res) => resolve(err ? undefined : Number(res.sequence))));
+      new Promise((resolve) => publisher.publish({ topic: TOPIC, payload: Buffer.from(`m${n}`), publisher: 'test' }, new Metadata(), { deadline: Date.now() + 8000 }, (err, res) => resolve(err ? undefined : Number(res.sequence))));
     const acked: number[] = [];
     let failed = 0;
     for (let n = 0; n < 150; n++) {

@@ -89,3 +89,20 @@ describe('a subscription delivers each sequence once, in order', () => {
     await expect(drain(sub)).rejects.toThrow(/out of order/);
   });
 });
+
+describe('a catch-up whose first head read fails', () => {
+  it('reads the head again and delivers the retained messages', async () => {
+    const retained = new Map<number, Retained>([1, 2, 3].map((s) => [s, { kind: 'message', message: msg(s) }]));
+    const { source, fire } = world(retained, { sequence: 3, oldest: 1 });
+    let failures = 2;
+    const head = source.head;
+    source.head = async () => {
+      if (failures-- > 0) throw new Error('the root did not answer');
+      return head();
+    };
+    const sub = new Subscription('t', source, 1);
+    sub.start(0, 0);
+    await fire();
+    expect(seqs(await drain(sub))).toEqual([1, 2, 3]);
+  });
+});

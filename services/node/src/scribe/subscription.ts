@@ -28,6 +28,8 @@ export class Subscription implements LocalSink {
   private filling = false;
   private cancelTimer: (() => void) | undefined;
   private readonly recentIds = new Set<string>();
+  /** A catch-up (`from`) needs the topic's head once; until it is read, filling retries. */
+  private headRead = false;
   /** Messages delivered and gaps reported (for tests and metrics). */
   readonly stats = { delivered: 0, duplicates: 0, fetched: 0, lost: 0 };
 
@@ -162,7 +164,8 @@ export class Subscription implements LocalSink {
     } finally {
       this.filling = false;
     }
-    if (!this.closed && this.next <= this.target) this.schedule(SCRIBE.gapWaitMs);
+    const catchingUp = this.from !== undefined && !this.headRead;
+    if (!this.closed && (this.next <= this.target || catchingUp)) this.schedule(SCRIBE.gapWaitMs * (catchingUp ? 4 : 1));
   }
 
   /** The next sequences not yet here, up to a fetch window. */
@@ -176,6 +179,7 @@ export class Subscription implements LocalSink {
   private async skipExpired(): Promise<void> {
     const head = await this.source.head().catch(() => undefined);
     if (!head) return;
+    this.headRead = true;
     this.target = Math.max(this.target, head.sequence);
     if (head.oldest > 0 && this.next! < head.oldest) this.reportGap(this.next!, head.oldest - 1);
   }
