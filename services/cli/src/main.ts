@@ -7,6 +7,8 @@ import { clusterCommand } from './cluster-command';
 import { UsageError, balanceCommand, getCommand, objectsCommand, putCommand, removeCommand, ringCommand, routeCommand, statusCommand, type Io } from './commands';
 import { demoCommand } from './demo';
 import { fileCommand } from './files-command';
+import { chatCommand } from './chat';
+import { isMessagingCommand, messagingCommand, publisherOf } from './messaging-command';
 import { chaosCommand } from './chaos/chaos-command';
 import { runSimCommand } from '../../sim/src/cli';
 import { DEFAULT_MONITOR, monitorCommand } from './monitor';
@@ -23,6 +25,12 @@ Usage:
   pastry file get GUID -o PATH      fetch it, verified (resumes a partial PATH; -o - for stdout)
   pastry file stat GUID             size, chunks, Merkle root, where each chunk's replicas live
   pastry file rm GUID               remove the file (its chunks and its manifest)
+  pastry pub TOPIC MESSAGE          publish to a topic (MESSAGE - reads stdin); prints sequence and id
+  pastry sub TOPIC [--from N]       print a topic's messages as they come (from sequence N: retained ones first)
+  pastry sub --inbox NAME           print the messages sent to the inbox NAME
+  pastry send NAME MESSAGE          a direct message to the inbox NAME; prints sequence and id
+  pastry anycast TOPIC MESSAGE      deliver to one subscriber of the topic; prints the node that took it
+  pastry chat ROOM [--name ME]      a terminal chat on topic chat/ROOM (the last 20 messages, then live)
   pastry route <name-or-guid>       the hop path to the key's root
   pastry route <key> --trace        the hop path with per-hop latency and the trace id
   pastry status                     the target node's state
@@ -48,7 +56,7 @@ Chaos options:
 
 Options:
   --target host:port   node to talk to (default: $PASTRY_TARGET, else the first local pod);
-                       file put/get take a comma-separated list and go on through the next
+                       file put/get, sub and chat take a comma-separated list and go on through the next
   -o, --output PATH    file get: where to write (- for stdout)
   --chunk-size N       file put: bytes per chunk, a power of two from 16k to 1m (default 256k)
   --json               machine-readable output
@@ -60,7 +68,12 @@ Options:
                        (with --netns a private /24, default 10.213.0; the host is <subnet>.254)
   --netns              cluster up: a network namespace per pod, a bridge and a host guard (root)
   --from PODS          cluster partition: the other side (default: every other pod)
-  --timeout S          seconds to wait (default 10 for requests, 90 for cluster up)
+  --from N             sub: start at sequence N of the topic's retained messages (default: new ones only)
+  --count N            sub: exit after N messages
+  --inbox NAME         sub: read the inbox NAME instead of a topic
+  --name NAME          pub, send, anycast, chat: the publisher others see (default $USER@hostname)
+  --timeout S          seconds to wait (default 10 for requests, 90 for cluster up); for sub and
+                       chat, for each (re)subscription to be confirmed, not a limit on the whole
   --trace              route: per-hop timing, under a new trace id
   --listen host:port   monitor: where Prometheus listens (default 127.0.0.1:9090)
   --scrape-interval D  monitor: Prometheus scrape interval (default 5s)
@@ -86,6 +99,9 @@ export async function run(argv: string[], io: Io): Promise<number> {
       subnet: { type: 'string' },
       netns: { type: 'boolean', default: false },
       from: { type: 'string' },
+      count: { type: 'string' },
+      inbox: { type: 'string' },
+      name: { type: 'string' },
       timeout: { type: 'string' },
       trace: { type: 'boolean', default: false },
       listen: { type: 'string', default: DEFAULT_MONITOR.listen },
@@ -159,6 +175,12 @@ export async function run(argv: string[], io: Io): Promise<number> {
     const targets = target.split(',').map((t) => t.trim()).filter((t) => t !== '');
     await fileCommand(rest[0], rest.slice(1), { targets, json, output: values.output, chunkSize: values['chunk-size'], idleTimeoutMs: (timeoutS ?? 30) * 1000 }, io);
     return 0;
+  }
+  if (isMessagingCommand(command) || command === 'chat') {
+    const targets = target.split(',').map((t) => t.trim()).filter((t) => t !== '');
+    const timeoutMs = (timeoutS ?? 10) * 1000;
+    if (command === 'chat') return chatCommand(rest, { targets, name: publisherOf(values.name), timeoutMs });
+    return messagingCommand(command, rest, { targets, json, name: values.name, from: values.from, inbox: values.inbox, count: values.count, timeoutMs }, io);
   }
   const client = new PastryClient(target, (timeoutS ?? 10) * 1000);
   try {
