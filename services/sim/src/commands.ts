@@ -1,12 +1,14 @@
 import { getHeapStatistics } from 'node:v8';
-import type { FlagSpecs, FlagValues } from './args';
+import { UsageError, type FlagSpecs, type FlagValues } from './args';
 import { PAPER_DISTANCE, runDistance } from './experiments/distance';
 import { PAPER_FAILURES, runFailures } from './experiments/failures';
 import { PAPER_HOPS, runHops } from './experiments/hops';
 import { PAPER_REPLICAS, runReplicas } from './experiments/replicas';
 import { runBalance } from './experiments/balance';
 import { runScale } from './experiments/scale';
-import { percent, table } from './format';
+import { DEFAULT_GROUPS, PAPER_SCRIBE, runScribe, type ScribeResult } from './experiments/scribe';
+import { DEFAULT_MAX_CHILDREN } from './experiments/scribe-tree';
+import { formatNumber, percent, table } from './format';
 import { createScenario, DEFAULT_SCENARIO, type BuildKind, type NetworkKind, type ScenarioOptions } from './scenario';
 import { memoryMb, round } from './stats';
 import { PAPER_CONFIG } from './world';
@@ -61,6 +63,15 @@ const replicasFlags = {
   replicas: { type: 'int', default: PAPER_REPLICAS.replicas, min: 1, max: 16, help: 'replicas per key (k)' },
 } satisfies FlagSpecs;
 const scaleFlags = commonFlags(100_000, 1_000_000, 'oracle');
+// Scribe routes JOINs and publishes, never random lookups: no --lookups flag.
+const { lookups: _noLookups, ...scribeCommon } = commonFlags(10_000, 0, 'oracle');
+const scribeFlags = {
+  ...scribeCommon,
+  groups: { type: 'int', default: DEFAULT_GROUPS, min: 1, max: 100_000, help: 'topics, each with its own tree (paper: 1,500)' },
+  members: { type: 'int', default: 0, min: 0, max: 2_000_000, help: 'members of every group; 0 = Zipf-like sizes from 11 up to N, as in the paper' },
+  zipf: { type: 'bool', help: 'Zipf-like group sizes (the default; the same as --members 0)' },
+  'max-children': { type: 'int', default: DEFAULT_MAX_CHILDREN, min: 0, max: 2_000_000, help: 'children per node and topic before push-down; 0 = no cap' },
+} satisfies FlagSpecs;
 const balanceFlags = {
   nodes: { type: 'int', default: 64, min: 1, max: 100_000, help: 'pods of the StatefulSet (pastry-0..N-1)' },
   objects: { type: 'int', default: 100_000, min: 1, max: 100_000_000, help: 'random keys stored' },
@@ -189,7 +200,46 @@ export const COMMANDS: Record<string, Command> = {
       ]).forEach((l) => out(l));
     },
   },
+  scribe: {
+    summary: 'Scribe multicast trees: delay penalty, tree depth, node stress, link stress per overlay link (Scribe paper Sec. 4)',
+    flags: scribeFlags,
+    run(raw, out) {
+      const f = raw as FlagValues<typeof scribeFlags>;
+      if (f.zipf && f.members > 0) throw new UsageError('--zipf and --members are exclusive: --zipf is --members 0');
+      checkHeap(f.nodes);
+      const scenario = createScenario(scenarioOptions({ ...f, lookups: 0 }));
+      const r = runScribe(scenario, { groups: f.groups, members: f.members, maxChildren: f['max-children'] });
+      if (f.json) return out(JSON.stringify(r));
+      printScribe(r, out);
+    },
+  },
 };
+
+function printScribe(r: ScribeResult, out: (line: string) => void): void {
+  const sizes = r.sizes === 'zipf' ? `Zipf-like sizes ${r.groupSize.min}..${r.groupSize.max}` : `${r.groupSize.max} members each`;
+  const cap = r.maxChildren === 0 ? 'no children cap' : `children cap ${r.maxChildren}`;
+  out(`scribe: ${r.nodes} nodes, ${r.groups} groups (${sizes}; ${r.members} members), ${cap}, ${r.build} build (${r.buildMs} ms), ran ${r.runMs} ms`);
+  out('link stress counts messages per overlay link (directed node pair), not per physical link as the paper does');
+  const p = PAPER_SCRIBE;
+  const ns = r.nodeStress;
+  const [scribe, unicast] = [r.linkStress.scribe, r.linkStress.unicast];
+  table(['metric', 'ours', `paper (N=${formatNumber(p.nodes)}, ${formatNumber(p.groups)} groups, no cap)`], [
+    ['RDP, max-delay based (mean of groups)', r.rdp.maxDelayBased, p.rdpMaxDelay],
+    ['RDP, average-delay based (mean of groups)', r.rdp.averageDelayBased, p.rdpAverageDelay],
+    ['RDP per member, median / 90th percentile', `${r.rdp.median} / ${r.rdp.p90}`, '-'],
+    ['tree depth, mean / max', `${r.depth.mean} / ${r.depth.max}`, '≈ Pastry hops'],
+    ['Pastry hops member to root, mean / max', `${r.routeHops.mean} / ${r.routeHops.max}`, '-'],
+    ['JOIN hops until the tree, mean', r.joinHops, '-'],
+    ['children tables per node, mean / max', `${ns.tablesMean} / ${ns.tablesMax}`, `${p.tablesMean} / ${p.tablesMax}`],
+    ['children-table entries per node, mean / max', `${ns.entriesMean} / ${formatNumber(ns.entriesMax)}`, `${p.entriesMean} / ${formatNumber(p.entriesMax)}`],
+    ['nodes holding a children table', ns.nodesWithChildren, '-'],
+    ['largest children table / push-downs', `${r.children.largestTable} / ${formatNumber(r.children.pushDowns)}`, '- (no cap)'],
+    ['link stress Scribe, mean / max per link', `${scribe.mean} / ${formatNumber(scribe.max)}`, `max ${formatNumber(p.linkStressMax)} (physical)`],
+    ['link stress unicast from root, mean / max', `${unicast.mean} / ${formatNumber(unicast.max)}`, `IP multicast max ${p.ipMulticastLinkStressMax}`],
+    ['messages per publish to all groups, Scribe / unicast', `${formatNumber(scribe.messages)} / ${formatNumber(unicast.messages)}`, '-'],
+    ['most sent by one node, Scribe / unicast', `${formatNumber(scribe.maxSentByNode)} / ${formatNumber(unicast.maxSentByNode)}`, '-'],
+  ]).forEach((l) => out(l));
+}
 
 /** Fails early, with the fix, instead of crashing hours in when the heap cannot hold the ring. */
 function checkHeap(nodes: number): void {
