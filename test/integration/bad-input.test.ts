@@ -1,6 +1,7 @@
 import { credentials, Metadata, status, type Client, type ServiceError } from '@grpc/grpc-js';
 import { PastryClient } from '../../services/cli/src/client';
 import { DhtClient } from '../../services/node/src/gen/pastry/v1/dht';
+import { MessagingClient, type SubscribeResponse } from '../../services/node/src/gen/pastry/v1/messaging';
 import { PeerClient } from '../../services/node/src/gen/pastry/v1/peer';
 import { startRing, type TestRing } from '../helpers/local-ring';
 import { closest } from '../helpers/replicas';
@@ -21,17 +22,20 @@ describe('bad input gets a clear error and the node stays up', () => {
   let target: string;
   let dht: DhtClient;
   let peer: PeerClient;
+  let messaging: MessagingClient;
 
   beforeAll(async () => {
     ring = await startRing(3, '127.0.12', { PASTRY_MAX_VALUE_BYTES: '1024' });
     target = ring.state().pods[0]!.address;
     dht = new DhtClient(target, credentials.createInsecure());
     peer = new PeerClient(target, credentials.createInsecure());
+    messaging = new MessagingClient(target, credentials.createInsecure());
   });
 
   afterAll(async () => {
     dht?.close();
     peer?.close();
+    messaging?.close();
     await ring?.down();
   });
 
@@ -110,6 +114,29 @@ describe('bad input gets a clear error and the node stays up', () => {
         c.close();
       }
     }
+  });
+
+  it('bad Messaging requests, and the topic stays empty', async () => {
+    const topic = 'bad-input-topic';
+    const publish = messaging.publish.bind(messaging);
+    expectCode(await callRaw(publish, { topic, payload: Buffer.alloc(64 * 1024 + 1), publisher: '' }), status.INVALID_ARGUMENT, /payload is 65537 bytes/);
+    expectCode(await callRaw(publish, { topic: 't'.repeat(257), payload: Buffer.from('x'), publisher: '' }), status.INVALID_ARGUMENT, /longer than 256 bytes/);
+    expectCode(await callRaw(publish, { topic: 'a\u0000b', payload: Buffer.from('x'), publisher: '' }), status.INVALID_ARGUMENT, /NUL/);
+    expectCode(await callRaw(publish, { topic, payload: Buffer.from('x'), publisher: 'p'.repeat(129) }), status.INVALID_ARGUMENT, /publisher is longer than 128 bytes/);
+    expectCode(await callRaw(messaging.send.bind(messaging), { to: 'n'.repeat(129), payload: Buffer.from('x'), publisher: '' }), status.INVALID_ARGUMENT, /inbox name is longer than 128 bytes/);
+    expectCode(await callRaw(messaging.anycast.bind(messaging), { topic: '', payload: Buffer.from('x'), publisher: '' }), status.INVALID_ARGUMENT, /topic is empty/);
+    // Subscribe: both a topic and an inbox; then the topic, which nothing was published to.
+    const first = (request: { topic: string; fromSequence: number; inbox: string }): Promise<SubscribeResponse | ServiceError> =>
+      new Promise((resolve) => {
+        const stream = messaging.subscribe(request, { deadline: new Date(Date.now() + 5000) });
+        stream.on('data', (event: SubscribeResponse) => {
+          stream.cancel();
+          resolve(event);
+        });
+        stream.on('error', (e: ServiceError) => resolve(e));
+      });
+    expectCode(await first({ topic, fromSequence: 0, inbox: 'me' }), status.INVALID_ARGUMENT, /set topic or inbox, not both/);
+    expect(await first({ topic, fromSequence: 1, inbox: '' })).toMatchObject({ subscribed: { topic, sequence: 0, oldestRetained: 0 } });
   });
 
   it('bytes that are not a protobuf message at all', async () => {

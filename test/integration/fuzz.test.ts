@@ -6,6 +6,7 @@ import { PastryClient } from '../../services/cli/src/client';
 import { DhtClient, DhtService } from '../../services/node/src/gen/pastry/v1/dht';
 import { PeerService } from '../../services/node/src/gen/pastry/v1/peer';
 import { FilesService } from '../../services/node/src/gen/pastry/v1/files';
+import { MessagingClient, MessagingService, type SubscribeResponse } from '../../services/node/src/gen/pastry/v1/messaging';
 import { startRing, type TestRing } from '../helpers/local-ring';
 
 jest.setTimeout(90_000);
@@ -17,12 +18,13 @@ const PARALLEL = 8;
 
 interface MethodDefinition {
   path: string;
+  responseStream: boolean;
   requestSerialize(value: unknown): Buffer;
   requestDeserialize(bytes: Buffer): unknown;
 }
 
 /** Every method of the services a node serves, from the generated definitions. */
-const METHODS: MethodDefinition[] = [...Object.values(DhtService), ...Object.values(FilesService), ...Object.values(PeerService)] as MethodDefinition[];
+const METHODS: MethodDefinition[] = [...Object.values(DhtService), ...Object.values(FilesService), ...Object.values(MessagingService), ...Object.values(PeerService)] as MethodDefinition[];
 
 type Rand = () => number;
 const int = (rand: Rand, n: number): number => Math.floor(rand() * n);
@@ -138,25 +140,109 @@ function callRaw(client: Client, path: string, bytes: Buffer): Promise<ServiceEr
   });
 }
 
+/**
+ * The same for a server-streaming method (Files.Download, Messaging.Subscribe): the first
+ * response means the node took the request (OK, and the call is cancelled, as a client that
+ * goes away); otherwise the status it ended with.
+ */
+function callRawStream(client: Client, path: string, bytes: Buffer): Promise<ServiceError | null> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const settle = (e: ServiceError | null): void => {
+      if (!settled) resolve(e);
+      settled = true;
+    };
+    const call = client.makeServerStreamRequest(path, (b: Buffer) => b, (b: Buffer) => b, bytes, new Metadata(), { deadline: new Date(Date.now() + 5000) });
+    call.on('data', () => {
+      settle(null);
+      call.cancel();
+    });
+    call.on('error', (e: ServiceError) => settle(e));
+    call.on('status', (s: { code: number }) => {
+      if (s.code === status.OK) settle(null);
+    });
+  });
+}
+
+const call = (client: Client, method: MethodDefinition, bytes: Buffer): Promise<ServiceError | null> => (method.responseStream ? callRawStream : callRaw)(client, method.path, bytes);
+const byPath = (path: string): MethodDefinition => METHODS.find((m) => m.path === path)!;
+
+/** Publishes one message through `client` and reads it back with a Subscribe from sequence 1. */
+async function publishAndReadBack(client: MessagingClient, topic: string, payload: Buffer): Promise<SubscribeResponse[]> {
+  const deadline = (): Date => new Date(Date.now() + 10_000);
+  await new Promise<void>((resolve, reject) => client.publish({ topic, payload, publisher: 'fuzz' }, new Metadata(), { deadline: deadline() }, (e) => (e ? reject(e) : resolve())));
+  return new Promise((resolve, reject) => {
+    const events: SubscribeResponse[] = [];
+    const stream = client.subscribe({ topic, fromSequence: 1, inbox: '' }, { deadline: deadline() });
+    stream.on('data', (event: SubscribeResponse) => {
+      events.push(event);
+      if (event.message) {
+        stream.cancel();
+        resolve(events);
+      }
+    });
+    stream.on('error', (e: ServiceError) => {
+      if (e.code !== status.CANCELLED) reject(e);
+    });
+  });
+}
+
 describe('random bytes to every method never answer INTERNAL', () => {
   let ring: TestRing;
   let target: string;
   let raw: DhtClient;
+  let messaging: MessagingClient;
 
   beforeAll(async () => {
     process.stdout.write(`fuzz seed ${SEED} (PASTRY_FUZZ_SEED=${SEED} replays it)\n`);
     ring = await startRing(3, '127.0.24');
     target = ring.state().pods[0]!.address;
     raw = new DhtClient(target, credentials.createInsecure());
+    messaging = new MessagingClient(target, credentials.createInsecure());
   });
 
   afterAll(async () => {
     raw?.close();
+    messaging?.close();
     await ring?.down();
   });
 
-  it('covers the Dht, Files and Peer services', () => {
-    expect(METHODS.map((m) => m.path)).toEqual(expect.arrayContaining(['/pastry.v1.Dht/Put', '/pastry.v1.Files/Upload', '/pastry.v1.Files/Download', '/pastry.v1.Files/Stat', '/pastry.v1.Peer/Join', '/pastry.v1.Peer/Direct']));
+  it('covers the Dht, Files, Messaging and Peer services', () => {
+    const messagingMethods = ['/pastry.v1.Messaging/Publish', '/pastry.v1.Messaging/Subscribe', '/pastry.v1.Messaging/Send', '/pastry.v1.Messaging/Anycast'];
+    expect(METHODS.map((m) => m.path)).toEqual(expect.arrayContaining(['/pastry.v1.Dht/Put', '/pastry.v1.Files/Upload', '/pastry.v1.Files/Download', '/pastry.v1.Files/Stat', ...messagingMethods, '/pastry.v1.Peer/Join', '/pastry.v1.Peer/Direct']));
+    expect(byPath('/pastry.v1.Messaging/Subscribe').responseStream).toBe(true);
+  });
+
+  it('malformed bytes to every Messaging method are INVALID_ARGUMENT, and nothing is published', async () => {
+    for (const path of ['/pastry.v1.Messaging/Publish', '/pastry.v1.Messaging/Subscribe', '/pastry.v1.Messaging/Send', '/pastry.v1.Messaging/Anycast']) {
+      // Field 1 claims 64 bytes, one follows.
+      const truncated = await call(raw, byPath(path), Buffer.from([0x0a, 0x40, 0x61]));
+      expect({ path, code: truncated?.code, details: truncated?.details }).toEqual({ path, code: status.INVALID_ARGUMENT, details: expect.stringMatching(/^malformed request: /) });
+      // Field 1 (the topic or inbox name) as a varint: skipped as unknown, so the name is empty.
+      const wrongType = await call(raw, byPath(path), Buffer.concat([tag(1, 0), varint(5n)]));
+      expect({ path, code: wrongType?.code, details: wrongType?.details }).toEqual({ path, code: status.INVALID_ARGUMENT, details: expect.stringMatching(/is empty/) });
+    }
+    // from_sequence 2^63 is past Number.MAX_SAFE_INTEGER; 2^64-1 in an over-long varint too.
+    const subscribe = byPath('/pastry.v1.Messaging/Subscribe');
+    for (const sequence of [varint(2n ** 63n), Buffer.from([...Array(10).fill(0xff), 0x01])]) {
+      const e = await call(raw, subscribe, Buffer.concat([lengthDelimited(1, Buffer.from('fuzz-topic')), tag(2, 0), sequence]));
+      expect({ code: e?.code, details: e?.details }).toEqual({ code: status.INVALID_ARGUMENT, details: expect.stringMatching(/MAX_SAFE_INTEGER|too large|malformed/) });
+    }
+    // A payload field whose length runs past the end: refused, so the topic stays empty.
+    const topic = `fuzz-untouched-${SEED}`;
+    const e = await call(raw, byPath('/pastry.v1.Messaging/Publish'), Buffer.concat([lengthDelimited(1, Buffer.from(topic)), tag(2, 2), varint(2n ** 20n), Buffer.from('short')]));
+    expect(e?.code).toBe(status.INVALID_ARGUMENT);
+    const events = await new Promise<SubscribeResponse[]>((resolve, reject) => {
+      const stream = messaging.subscribe({ topic, fromSequence: 1, inbox: '' }, { deadline: new Date(Date.now() + 10_000) });
+      stream.on('data', (event: SubscribeResponse) => {
+        stream.cancel();
+        resolve([event]);
+      });
+      stream.on('error', (err: ServiceError) => {
+        if (err.code !== status.CANCELLED) reject(err);
+      });
+    });
+    expect(events).toEqual([{ subscribed: { topic, sequence: 0, oldestRetained: 0 } }]);
   });
 
   it('a request the decoder rejects is INVALID_ARGUMENT, with the decoder\'s reason', async () => {
@@ -181,7 +267,7 @@ describe('random bytes to every method never answer INTERNAL', () => {
     for (let i = 0; i < cases.length; i += PARALLEL) {
       await Promise.all(
         cases.slice(i, i + PARALLEL).map(async ({ path, bytes }) => {
-          const e = await callRaw(raw, path, bytes);
+          const e = await call(raw, byPath(path), bytes);
           const code = e?.code ?? status.OK;
           codes.set(code, (codes.get(code) ?? 0) + 1);
           if (code === status.INTERNAL) internal.push(`${path} ${bytes.toString('hex')}: ${e?.details}`);
@@ -199,5 +285,8 @@ describe('random bytes to every method never answer INTERNAL', () => {
     } finally {
       c.close();
     }
+    const topic = `after-fuzz-${SEED}`;
+    const events = await publishAndReadBack(messaging, topic, Buffer.from('still publishing'));
+    expect(events.find((e) => e.message)?.message).toMatchObject({ topic, sequence: 1, publisher: 'fuzz', payload: Buffer.from('still publishing') });
   });
 });
