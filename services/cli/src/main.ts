@@ -46,7 +46,7 @@ Usage:
   pastry cluster delay <pods> <ms>  delay what the pods send (0 removes it; --netns rings)
   pastry demo                       cluster up, a few puts and gets, up until Ctrl-C
   pastry chaos                      kill pods under a workload; report lost writes and recovery
-  pastry sim <experiment> ...       the simulator: hops, distance, failures, replicas, scale (pastry sim help)
+  pastry sim <experiment> ...       the simulator: hops, distance, failures, replicas, balance, scale, scribe (pastry sim help)
 
 Chaos options:
   --duration S (60)  --kill-every S (5)  --kill-count N (1; 0: workload only)  --adjacent  --seed N (1)
