@@ -49,7 +49,11 @@ export class Scribe implements Application {
     this.retention = new Retention(dht, config.retain, 2 * config.rpcTimeoutMs, () => endpoint.now());
     this.links = new ChildLinks(endpoint, config.rpcTimeoutMs, log);
     this.tree = new Tree(endpoint, config, log, {
-      becameRoot: (node) => this.rootLog(node).load().catch((error: unknown) => log.warn('scribe_head_unreadable', { topic: node.topic, error: String(error) })),
+      becameRoot: (node) =>
+        this.rootLog(node).load().catch((error: unknown) => {
+          log.warn('scribe_head_unreadable', { topic: node.topic, error: String(error) });
+          throw new UnavailableError(`the topic's numbering cannot be read yet: ${(error as Error).message}`);
+        }),
       lostRoot: (node) => this.logs.delete(node.topic),
       rootBusy: (node) => this.logs.get(node.topic)?.busy ?? false,
     });

@@ -17,7 +17,7 @@ export interface TreeConfig {
 
 /** What the tree asks of the rest of Scribe when this node's role in a topic changes. */
 export interface TreeHooks {
-  /** This node is now the topic's root: its numbering continues from the DHT. */
+  /** This node is now the topic's root: its numbering continues from the DHT (rejects when it cannot be read). */
   becameRoot(node: TopicNode): Promise<void>;
   lostRoot(node: TopicNode): void;
   /** The root still has publishes under way: keep its state. */
@@ -91,8 +91,10 @@ export class Tree {
     node.parent = undefined;
     node.depth = 0;
     if (node.isRoot) return;
-    node.isRoot = true;
+    // Not the root until the numbering is read: joins and publishes fail meanwhile (clients
+    // retry), rather than numbering from a wrong start or telling subscribers a wrong sequence.
     await this.hooks.becameRoot(node);
+    node.isRoot = true;
     this.sawSequence(node, node.lastSeq);
   }
 
