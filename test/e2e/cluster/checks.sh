@@ -2,6 +2,8 @@
 # Checks on the release install.sh made, each printing what it measured:
 #   - a put and a get from a client pod, through the client Service's DNS name;
 #   - a file put from the host and fetched in a client pod, byte-identical, then removed;
+#   - messaging: a subscriber in a client pod gets exactly the N messages published from the
+#     host, sequences 1..N in order with their payloads, and a message sent to an inbox;
 #   - the Prometheus endpoint of every pod, scraped through its pod IP;
 #   - the rendered chart against a namespace enforcing the `restricted` Pod Security Standard
 #     (server-side dry run: no warning, nothing rejected);
@@ -83,23 +85,43 @@ replicated() {
 put_all() { objects put "$1"; }
 read_all() { objects read "$1"; }
 
-# client_pod NAME SECONDS COMMAND: runs COMMAND (sh -c) in a pod of the node image, under the
-# restricted Pod Security Standard, until it ends; sets client_phase and client_out.
-client_pod() {
-  local name=$1 limit=$2 command=$3
+# client_pod_start NAME COMMAND: starts COMMAND (sh -c) in a pod of the node image, under the
+# restricted Pod Security Standard.
+client_pod_start() {
+  local name=$1 command=$2
   k -n "$NAMESPACE" delete pod "$name" --ignore-not-found --wait=true >/dev/null
   local spec
   spec=$(node -e 'const [name, image, command] = process.argv.slice(1); console.log(JSON.stringify({ spec: { securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: "RuntimeDefault" } }, containers: [{ name, image, imagePullPolicy: "Never", command: ["sh", "-c", command], securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } } }] } }))' "$name" "$image" "$command")
   k -n "$NAMESPACE" run "$name" --image="$image" --image-pull-policy=Never --restart=Never --overrides="$spec" >/dev/null
+}
+# client_pod_wait NAME SECONDS: waits until the pod ends, then sets client_phase and
+# client_out (its output) and deletes it. After SECONDS: the same with client_phase
+# "<phase>, not done after SECONDS s", and returns 1.
+client_pod_wait() {
+  local name=$1 limit=$2 rc=0
   local deadline=$(( $(date +%s) + limit ))
   while :; do
     client_phase=$(k -n "$NAMESPACE" get pod "$name" -o jsonpath='{.status.phase}' 2>/dev/null || true)
     [[ $client_phase == Succeeded || $client_phase == Failed ]] && break
-    (( $(date +%s) < deadline )) || die "client pod $name still $client_phase after $limit s"
-    sleep 2
+    if (( $(date +%s) >= deadline )); then client_phase="$client_phase, not done after $limit s"; rc=1; break; fi
+    sleep 1
   done
   client_out=$(k -n "$NAMESPACE" logs "$name" 2>&1 || true)
   k -n "$NAMESPACE" delete pod "$name" --wait=false >/dev/null
+  return $rc
+}
+# client_pod NAME SECONDS COMMAND: client_pod_start, then client_pod_wait; fails after SECONDS.
+client_pod() {
+  client_pod_start "$1" "$3"
+  client_pod_wait "$1" "$2" || die "client pod $1: $client_phase: $client_out"
+}
+# pods_logs: the last lines of every pod's node container, for a failure report.
+pods_logs() {
+  local p
+  for p in $(k -n "$NAMESPACE" get pods -o name 2>/dev/null | grep "^pod/$RELEASE-[0-9]"); do
+    echo "--- $p (last 30 lines)"
+    k -n "$NAMESPACE" logs "$p" -c pastry --tail=30 2>&1 || true
+  done
 }
 
 phase "put/get from a client pod"
@@ -125,6 +147,73 @@ node dist/services/cli/src/main.js file rm "$guid" --target "$target" >/dev/null
 rm -f "$file"
 log "file rm: removed"
 
+phase "messaging through the client Service"
+# A subscriber in a client pod through the Service's DNS name, `pastry sub TOPIC --from 1
+# --count N --json`, with `pastry sub --inbox NAME --from 1 --count 1 --json` beside it.
+# From the host through the cluster IP, `pastry pub` of N messages to the new topic: the
+# first half before the pod exists (it reads them from the retained window), the rest once it
+# has printed those (so after it subscribed: live through the topic's tree); then `pastry
+# send` to the inbox. The subscriber must print exactly sequences 1..N, in order, with the
+# payloads and ids the publishes were answered with, no gap; the inbox the sent message.
+MSG_N=${PASTRY_E2E_MESSAGES:-12}
+run_id="$(date +%s)-$RANDOM"
+topic="e2e/messages-$run_id"
+inbox="e2e-inbox-$run_id"
+publisher="e2e-host"
+pod_target="$RELEASE.$NAMESPACE.svc.cluster.local:$svc_port"
+published="$E2E_RUN/messages-published.tsv"
+sent="$E2E_RUN/messages-sent.tsv"
+: >"$published"
+sub_running=0
+# messaging_failed WHAT: prints what the subscriber printed (ending its pod) and the last lines
+# of every node's log, then fails.
+messaging_failed() {
+  if ((sub_running)); then client_pod_wait e2e-messages 0 || true; sub_running=0; fi
+  echo "--- what the subscriber in client pod e2e-messages printed ($client_phase):" >&2
+  echo "$client_out" >&2
+  pods_logs >&2
+  die "messaging: $1"
+}
+# publish I: `pastry pub` of message I from the host, its JSON answer and payload appended to $published.
+publish() {
+  local payload="message $1 of $MSG_N ($run_id): héllo wörld ✓" out
+  out=$(timeout 30 node dist/services/cli/src/main.js pub "$topic" "$payload" --name "$publisher" --json --target "$target" 2>"$E2E_RUN/pub.err") \
+    || messaging_failed "pub of message $1 to $topic through $target failed: $out $(cat "$E2E_RUN/pub.err")"
+  printf '%s\t%s\n' "$out" "$payload" >>"$published"
+}
+node dist/services/cli/src/main.js --help | grep -q '^  pastry sub ' || die "the CLI in dist/ has no pastry pub/sub/send: make build"
+client_phase="not started"; client_out=""
+half=$(( MSG_N / 2 ))
+t0=$(date +%s)
+for i in $(seq 1 "$half"); do publish "$i"; done
+client_pod_start e2e-messages "timeout 60 pastry sub --inbox $inbox --from 1 --count 1 --json --target $pod_target >/tmp/inbox.out 2>&1 & i=\$!; \
+timeout 60 pastry sub $topic --from 1 --count $MSG_N --json --target $pod_target; t=\$?; wait \$i; b=\$?; \
+echo \"--- inbox $inbox (exit \$b)\"; cat /tmp/inbox.out; echo \"--- exit: topic \$t, inbox \$b\"; [ \$t = 0 ] && [ \$b = 0 ]"
+sub_running=1
+# The retained half printed: the subscription is on.
+deadline=$(( $(date +%s) + 60 ))
+until [[ $(k -n "$NAMESPACE" logs e2e-messages 2>/dev/null | grep -c '^{"topic"') -ge $half ]]; do
+  if (( $(date +%s) >= deadline )) || [[ $(k -n "$NAMESPACE" get pod e2e-messages -o jsonpath='{.status.phase}' 2>/dev/null) == Failed ]]; then
+    messaging_failed "the subscriber did not print the $half retained messages of $topic within 60 s, or its pod failed"
+  fi
+  sleep 1
+done
+log "subscriber in a client pod through $pod_target: the $half retained messages after $(( $(date +%s) - t0 )) s"
+for i in $(seq $(( half + 1 )) "$MSG_N"); do publish "$i"; done
+payload="direct to $inbox ($run_id) ✉"
+out=$(timeout 30 node dist/services/cli/src/main.js send "$inbox" "$payload" --name "$publisher" --json --target "$target" 2>"$E2E_RUN/pub.err") \
+  || messaging_failed "send to $inbox through $target failed: $out $(cat "$E2E_RUN/pub.err")"
+printf '%s\t%s\n' "$out" "$payload" >"$sent"
+sub_running=0
+client_pod_wait e2e-messages 60 || messaging_failed "the subscriber did not end within 60 s of the last message"
+printf '%s\n' "$client_out" >"$E2E_RUN/messages-received.log"
+if ! node "$HERE/messages.js" check "$topic" "$inbox" "$publisher" "$published" "$sent" "$E2E_RUN/messages-received.log" >"$E2E_RUN/messages.check" 2>&1; then
+  cat "$E2E_RUN/messages.check" >&2
+  messaging_failed "the subscriber did not get exactly what was published and sent"
+fi
+[[ $client_phase == Succeeded ]] || messaging_failed "the client pod ended $client_phase"
+log "messaging: $(cat "$E2E_RUN/messages.check") ($(( $(date +%s) - t0 )) s)"
+
 phase "metrics through every pod IP"
 for ip in $(k -n "$NAMESPACE" get pods -o jsonpath='{range .items[*]}{.metadata.name} {.status.podIP}{"\n"}{end}' | grep "^$RELEASE-[0-9]" | cut -d' ' -f2); do
   body=$(curl -sf --max-time 10 "http://$ip:9464/metrics") || die "no metrics at $ip:9464"
@@ -148,6 +237,8 @@ log "restricted Pod Security Standard: $(grep -c . "$E2E_RUN/pss.out") objects a
 # chaos_report FILE WHAT: the JSON report of `pastry chaos`; fails unless nothing was lost or
 # unexpected and availability was at least 99.9 %.
 chaos_report() {
+  local rc=0
+  # (|| rc=: under set -e a failing report would otherwise end the script before it is printed)
   node -e '
     const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
     const rec = r.recoverySeconds.filter((x) => x !== null).sort((a, b) => a - b);
@@ -157,10 +248,13 @@ chaos_report() {
       (r.kills === 0 ? "" : `, recovery median ${med} (${r.recoverySeconds.filter((x) => x === null).length} never), ` +
         `leaf sets whole ${r.leafSetsCorrectAfterS ?? "never"} s and k replicas ${r.fullyReplicatedAfterS ?? "never"} s after the last kill`));
     if (r.lost !== 0 || r.unexpected !== 0 || r.availability < 0.999 || r.acknowledged === 0) process.exit(1);
-  ' "$1" >"$E2E_RUN/chaos.summary" 2>&1
-  local rc=$?
+  ' "$1" >"$E2E_RUN/chaos.summary" 2>&1 || rc=$?
   log "$2: $(cat "$E2E_RUN/chaos.summary")"
-  ((rc == 0)) || die "$2: lost or unexpected objects, or availability under 99.9 %"
+  if ((rc != 0)); then
+    # The run directory goes with the cluster: keep the report for a look afterwards.
+    cp "$1" "${TMPDIR:-/tmp}/pastry-e2e-$(basename "$1")" 2>/dev/null && log "report kept in ${TMPDIR:-/tmp}/pastry-e2e-$(basename "$1")"
+    die "$2: lost or unexpected objects, or availability under 99.9 %"
+  fi
 }
 
 phase "chaos: make chaos-k8s, ${CHAOS_S} s"

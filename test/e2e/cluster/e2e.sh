@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole e2e flow on a real single-node Kubernetes, torn down at the end whatever happens:
 #   build (cached) -> images -> cluster up -> helm install to ready -> put/get, helm test
-#   -> checks (client pod, metrics, restricted Pod Security, scale 5 -> 3 -> 6 -> 3) -> down
+#   -> checks (client pod, file, messaging, metrics, restricted Pod Security, chaos, Redis
+#      sidecar, rollout restart, scale 5 -> 3 -> 6 -> 3) -> down
 #
 #   bash test/e2e/cluster/e2e.sh          # PASTRY_E2E_KEEP=1 leaves the cluster up
 #
