@@ -217,6 +217,29 @@ describe('deterministic network: Scribe messaging', () => {
   });
 });
 
+describe('deterministic network: many topics at once', () => {
+  it('delivers to every subscriber of 60 topics while tree rounds run during root claims', async () => {
+    const seed = seedFromEnv(306);
+    // Rounds every 50 ms: a round must never forget a topic whose root is reading its numbering.
+    const ring = await ringOf(seed, { scribeRefreshMs: 50 });
+    const rng = ring.net.rng;
+    const subs: { topic: string; r: Received }[] = [];
+    const pending: Promise<void>[] = [];
+    for (let t = 0; t < 60; t++) {
+      for (let i = 0; i < 3; i++) {
+        const topic = `t${t}`;
+        const node = ring.live()[rng.int(NODES)]!;
+        pending.push(subscribe(ring, node, topic).then((r) => void subs.push({ topic, r })));
+      }
+    }
+    await ring.net.settle(Promise.all(pending), 60_000);
+    for (let t = 0; t < 60; t++) await publish(ring, ring.live()[rng.int(NODES)]!, `t${t}`, `hello ${t}`);
+    await ring.net.runFor(5_000);
+    const silent = subs.filter((s) => sequences(s.r).join() !== '1').map((s) => `${s.topic}@${s.r.node.handle.name}: ${sequences(s.r).join()}`);
+    expect({ seed, subscribers: subs.length, silent }).toEqual({ seed, subscribers: 180, silent: [] });
+  });
+});
+
 describe('deterministic network: Scribe under churn (seeded scenarios)', () => {
   /**
    * Publishes at a steady rate while nodes crash and restart, the root among them; a

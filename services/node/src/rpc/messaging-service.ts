@@ -38,7 +38,7 @@ export function messagingService(deps: { scribe: Scribe } & HandlerContext): Mes
         if (cancelled) return scribe.unsubscribe(subscription);
         for await (const event of subscription.events) {
           if (cancelled) return;
-          if (!call.write(event)) await new Promise<void>((resolve) => call.once('drain', resolve).once('cancelled', resolve));
+          if (!call.write(event)) await drained(call);
         }
       };
       stream().then(
@@ -60,4 +60,17 @@ export function messagingService(deps: { scribe: Scribe } & HandlerContext): Mes
 function subscribedTopic(request: SubscribeRequest): string {
   if (request.inbox !== '' && request.topic !== '') throw new InvalidArgumentError('set topic or inbox, not both');
   return request.inbox !== '' ? inboxTopic(request.inbox) : request.topic;
+}
+
+/** Waits for the stream to drain or the call to end, leaving no listener behind. */
+function drained(call: ServerWritableStream<SubscribeRequest, SubscribeResponse>): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      call.off('drain', done);
+      call.off('cancelled', done);
+      resolve();
+    };
+    call.once('drain', done);
+    call.once('cancelled', done);
+  });
 }

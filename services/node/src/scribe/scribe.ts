@@ -34,7 +34,8 @@ export class Scribe implements Application {
   readonly tree: Tree;
   readonly links: ChildLinks;
   readonly retention: Retention;
-  private readonly logs = new Map<string, RootLog>();
+  /** Each root's numbering, bound to its tree node: a forgotten node takes its log with it. */
+  private readonly logs = new WeakMap<TopicNode, RootLog>();
   private readonly subscriptions = new Set<Subscription>();
   private cancelRound: (() => void) | undefined;
   /** Running totals (subscriptions add theirs as they go). */
@@ -54,8 +55,8 @@ export class Scribe implements Application {
           log.warn('scribe_head_unreadable', { topic: node.topic, error: String(error) });
           throw new UnavailableError(`the topic's numbering cannot be read yet: ${(error as Error).message}`);
         }),
-      lostRoot: (node) => this.logs.delete(node.topic),
-      rootBusy: (node) => this.logs.get(node.topic)?.busy ?? false,
+      lostRoot: (node) => this.logs.delete(node),
+      rootBusy: (node) => this.logs.get(node)?.busy ?? false,
     });
   }
 
@@ -203,10 +204,10 @@ export class Scribe implements Application {
   // ---- Inside ----
 
   private rootLog(node: TopicNode): RootLog {
-    let log = this.logs.get(node.topic);
+    let log = this.logs.get(node);
     if (!log) {
       log = new RootLog(node, this.retention, { disseminate: (n, m) => this.disseminate(n, m), randomId: () => this.randomId(), now: () => this.endpoint.now(), log: this.log });
-      this.logs.set(node.topic, log);
+      this.logs.set(node, log);
     }
     return log;
   }

@@ -32,6 +32,8 @@ export class TopicNode {
   lastSeq = 0;
   /** A join under way: callers wait for it instead of sending another. */
   attaching: Promise<void> | undefined;
+  /** A root claim under way (the numbering being read). */
+  claiming: Promise<void> | undefined;
   /** Last publish or join seen here: an idle root keeps its numbering a while. */
   touchedAt = 0;
 

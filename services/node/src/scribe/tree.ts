@@ -93,9 +93,15 @@ export class Tree {
     if (node.isRoot) return;
     // Not the root until the numbering is read: joins and publishes fail meanwhile (clients
     // retry), rather than numbering from a wrong start or telling subscribers a wrong sequence.
-    await this.hooks.becameRoot(node);
-    node.isRoot = true;
-    this.sawSequence(node, node.lastSeq);
+    // Concurrent claims share one read.
+    node.claiming ??= this.hooks
+      .becameRoot(node)
+      .then(() => {
+        node.isRoot = true;
+        this.sawSequence(node, node.lastSeq);
+      })
+      .finally(() => (node.claiming = undefined));
+    return node.claiming;
   }
 
   /** A JOIN on the route (`atRoot` false: a hop; true: the key's root delivered it). */
@@ -200,6 +206,8 @@ export class Tree {
     const expiry = now - this.config.refreshMs * SCRIBE.refreshesBeforeExpiry;
     for (const node of [...this.topics.values()]) {
       for (const c of node.expired(expiry)) node.children.delete(c.handle.id);
+      // A join or a root claim under way: the topic is about to be used, never forgotten.
+      if (node.attaching || node.claiming) continue;
       if (node.idle && !this.keepRoot(node, now)) this.forget(node);
       else if (!node.attached && !node.attaching) this.rejoin(node);
     }
@@ -214,7 +222,7 @@ export class Tree {
 
   private forget(node: TopicNode): void {
     if (node.parent) this.leave(node.parent, node.topic);
-    if (node.isRoot) this.hooks.lostRoot(node);
+    this.hooks.lostRoot(node);
     this.topics.delete(node.topic);
   }
 
