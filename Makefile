@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export PATH := $(shell go env GOPATH 2>/dev/null)/bin:$(PATH)
 NODE_BIN := node_modules/.bin
 
-.PHONY: run test deps build test-deps clean monitor bench-observability bench bench-storage bench-store-memory bench-files chart-dashboards
+.PHONY: run test deps build test-deps clean monitor bench-observability bench bench-storage bench-store-memory bench-files bench-messaging chart-dashboards
 
 deps: node_modules/.installed
 
@@ -74,8 +74,16 @@ bench-files: build
 	bash bench/ensure-kubo.sh || echo "bench-files: kubo could not be built; its rows are left out" >&2
 	node dist/bench/files.js $(FILES_ARGS)
 
+# Messaging on a 16-node ring: publish-to-delivery latency, throughput and CPU per message beside a
+# bare gRPC echo, and kill -9 churn checked for lost, duplicated or reordered messages.
+# MESSAGING_ARGS="--quick" for a run of about 2 minutes.
+bench-messaging: build
+	$(NODE_BIN)/tsc -p bench/tsconfig.json
+	node dist/bench/messaging.js $(MESSAGING_ARGS)
+
 bench: build
 	BENCH_NO_BUILD=1 bash bench/run.sh $(BENCH_ARGS)
 	$(MAKE) --no-print-directory bench-files
+	$(MAKE) --no-print-directory bench-messaging
 
 include k8s/e2e.mk
