@@ -240,6 +240,51 @@ describe('deterministic network: many topics at once', () => {
   });
 });
 
+describe('deterministic network: a restarted root', () => {
+  it.each([311, 312, 313])('seed %i: the old and the new root never give one sequence twice', async (base) => {
+    const seed = seedFromEnv(base);
+    // Slow links between the restarted root and the acting root: the acting root learns late
+    // that the old one is back, while nodes that know it route the topic there.
+    const slow = new Set<string>();
+    const ring = await ringOf(seed, { links: { encode: false, delayMs: (a, b) => (slow.has(a) && slow.has(b) ? 1500 : 2) } });
+    const topic = `fence-${seed}`;
+    const root = ring.trueRoot(topicId(topic));
+    const subs: Received[] = [];
+    for (const n of ring.live().slice(0, 10)) if (n !== root) subs.push(await subscribe(ring, n, topic));
+    const acked = new Map<number, string>();
+    const publishFrom = async (via: DetNode, text: string): Promise<void> => {
+      const r = await ring.net.settle(via.scribe.publish(topic, Buffer.from(text), 'p', ring.net.now + 10_000), 15_000);
+      if (!r.ok) return;
+      const seq = Number(r.value.sequence);
+      expect({ seed, seq, twice: acked.has(seq) ? [acked.get(seq), text] : undefined }).toEqual({ seed, seq, twice: undefined });
+      acked.set(seq, text);
+    };
+    for (let i = 0; i < 5; i++) await publishFrom(subs[0]!.node, `a${i}`);
+    ring.crash(root.handle);
+    await ring.net.runFor(4_000);
+    for (let i = 0; i < 5; i++) await publishFrom(subs[1]!.node, `b${i}`);
+    const acting = ring.live().find((n) => n.scribe.tree.topics.get(topic)?.isRoot)!;
+    expect(acting).toBeDefined();
+    slow.add(acting.handle.address).add(root.handle.address);
+    // The old root comes back (empty store, same id) while publishes keep coming through every node.
+    ring.start(root.handle);
+    const inFlight: Promise<void>[] = [];
+    for (let i = 0; i < 60; i++) {
+      const live = ring.live();
+      inFlight.push(publishFrom(live[i % live.length]!, `c${i}`));
+      await ring.net.runFor(100);
+    }
+    await ring.net.settle(Promise.all(inFlight), 60_000);
+    await ring.net.runFor(15_000);
+    expect(acked.size).toBeGreaterThan(40);
+    for (const s of subs) {
+      const got = sequences(s);
+      const wrong = s.events.flatMap((e) => (e.message && acked.has(Number(e.message.sequence)) && acked.get(Number(e.message.sequence)) !== Buffer.from(e.message.payload).toString() ? [Number(e.message.sequence)] : []));
+      expect({ seed, node: s.node.handle.name, missing: [...acked.keys()].filter((q) => !got.includes(q)), wrong }).toEqual({ seed, node: s.node.handle.name, missing: [], wrong: [] });
+    }
+  });
+});
+
 describe('deterministic network: Scribe under churn (seeded scenarios)', () => {
   /**
    * Publishes at a steady rate while nodes crash and restart, the root among them; a

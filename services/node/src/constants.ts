@@ -210,6 +210,10 @@ export const SCRIBE = {
   headProbe: 64,
   /** A root with no subscriber forgets a topic this long after its last publish. */
   idleRootMs: 60_000,
+  /** Nodes nearest a topic that a new root fences before it numbers (the old root is among them). */
+  claimFanout: 4,
+  /** A node that yielded a topic's root hands its messages to the closer root this long. */
+  rootHintMs: 30_000,
   /** Subtrees an anycast searches at one node before it moves on towards the root. */
   anycastFanout: 8,
 } as const;

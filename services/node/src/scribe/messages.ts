@@ -59,7 +59,7 @@ export function decodeRouted(payload: Buffer): ScribeRouted {
 
 export function decodeDirect(payload: Buffer): ScribeDirect {
   const m = decode(() => ScribeDirect.decode(payload), 'direct');
-  if (!m.deliver && !m.refresh && !m.leave && !m.adopt && !m.anycast) throw new InvalidArgumentError('malformed Scribe message: no body');
+  if (!m.deliver && !m.refresh && !m.leave && !m.adopt && !m.anycast && !m.claim && m.routed === undefined) throw new InvalidArgumentError('malformed Scribe message: no body');
   return m;
 }
 

@@ -20,8 +20,9 @@ interface Pending {
  */
 export class RootLog {
   private queue: Pending[] = [];
-  private running = false;
+  private running: Promise<void> | undefined;
   private loaded = false;
+  private closed = false;
 
   constructor(
     private readonly node: TopicNode,
@@ -31,14 +32,34 @@ export class RootLog {
 
   /** Publishes queued or being stored. */
   get busy(): boolean {
-    return this.running || this.queue.length > 0;
+    return this.running !== undefined || this.queue.length > 0;
   }
 
   publish(publish: ScribePublish): Promise<TopicMessage> {
+    if (this.closed) return Promise.reject(new UnavailableError('the topic\'s root moved; publish again'));
     return new Promise((resolve, reject) => {
       this.queue.push({ publish, resolve, reject });
-      if (!this.running) void this.drain();
+      this.kick();
     });
+  }
+
+  /** Starts draining unless a drain runs; one that ends with publishes queued meanwhile starts again. */
+  private kick(): void {
+    this.running ??= this.drain().finally(() => {
+      this.running = undefined;
+      if (this.queue.length > 0) this.kick();
+    });
+  }
+
+  /**
+   * Stops numbering (another node is the root now): queued publishes are refused, for their
+   * clients to publish again at the new root; resolves once the batch under way is stored,
+   * so the sequence this node reports to the new root covers every number it gave.
+   */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const p of this.queue.splice(0)) p.reject(new UnavailableError('the topic\'s root moved; publish again'));
+    await this.running;
   }
 
   /** The topic's newest sequence, read from the DHT the first time this node is its root. */
@@ -50,13 +71,8 @@ export class RootLog {
   }
 
   private async drain(): Promise<void> {
-    this.running = true;
-    try {
-      // Never two messages of one batch in the same slot of the retained ring.
-      while (this.queue.length > 0) await this.commit(this.queue.splice(0, Math.min(SCRIBE.publishBatch, this.retention.retain)));
-    } finally {
-      this.running = false;
-    }
+    // Never two messages of one batch in the same slot of the retained ring.
+    while (this.queue.length > 0) await this.commit(this.queue.splice(0, Math.min(SCRIBE.publishBatch, this.retention.retain)));
   }
 
   private async commit(batch: Pending[]): Promise<void> {

@@ -1,10 +1,10 @@
-import type { Id } from '../core/id';
+import { compareCloseness, type Id } from '../core/id';
 import type { NodeHandle } from '../core/node-handle';
 import { SCRIBE } from '../constants';
 import type { Dht } from '../dht/dht';
 import { NotFoundError, UnavailableError } from '../errors';
 import { PublishResponse, type TopicMessage } from '../gen/pastry/v1/messaging';
-import { ScribeAnycastReply, ScribeHeadReply, ScribeJoinReply, ScribeRefreshReply, type ScribeAnycast, type ScribeRouted } from '../gen/pastry/v1/scribe_peer';
+import { ScribeAnycastReply, ScribeClaimReply, ScribeHeadReply, ScribeJoinReply, ScribeRefreshReply, type ScribeAnycast, type ScribeRouted } from '../gen/pastry/v1/scribe_peer';
 import type { Logger } from '../logger';
 import { fromNodeInfo, toNodeInfo } from '../overlay/codec';
 import type { Application, Endpoint, ForwardDecision, RoutedMessage } from '../overlay/common-api';
@@ -50,11 +50,8 @@ export class Scribe implements Application {
     this.retention = new Retention(dht, config.retain, 2 * config.rpcTimeoutMs, () => endpoint.now());
     this.links = new ChildLinks(endpoint, config.rpcTimeoutMs, log);
     this.tree = new Tree(endpoint, config, log, {
-      becameRoot: (node) =>
-        this.rootLog(node).load().catch((error: unknown) => {
-          log.warn('scribe_head_unreadable', { topic: node.topic, error: String(error) });
-          throw new UnavailableError(`the topic's numbering cannot be read yet: ${(error as Error).message}`);
-        }),
+      becameRoot: (node) => this.claim(node),
+      handOn: (root, routed, deadline) => this.handOn(root, routed, deadline),
       lostRoot: (node) => this.logs.delete(node),
       rootBusy: (node) => this.logs.get(node)?.busy ?? false,
     });
@@ -155,12 +152,20 @@ export class Scribe implements Application {
     return { action: 'continue' };
   }
 
-  /** At the topic's root. */
-  async deliver(message: RoutedMessage): Promise<Buffer> {
-    const m = decodeRouted(message.payload);
-    if (m.join) return Buffer.from(ScribeJoinReply.encode(await this.tree.acceptJoin(m.join, true, message.deadline)).finish());
+  /** At the topic's root (as the overlay sees it). */
+  deliver(message: RoutedMessage): Promise<Buffer> {
+    return this.serveAtRoot(decodeRouted(message.payload), message.deadline, true);
+  }
+
+  /** Serves a routed message as the topic's root, or hands it on to a closer root this node yielded to. */
+  private async serveAtRoot(m: ScribeRouted, deadline: number, mayHandOn: boolean): Promise<Buffer> {
     const node = this.tree.node(topicOf(m));
-    await this.tree.claimRoot(node);
+    const closer = await this.tree.claimRoot(node);
+    if (closer) {
+      if (!mayHandOn) throw new UnavailableError(`the root of ${node.topic} is moving; try again`);
+      return this.handOn(closer, encodeRouted(m), deadline);
+    }
+    if (m.join) return Buffer.from(ScribeJoinReply.encode(await this.tree.acceptJoin(m.join, true, deadline)).finish());
     node.touchedAt = this.endpoint.now();
     if (m.publish) {
       const published = await this.rootLog(node).publish(m.publish);
@@ -171,13 +176,78 @@ export class Scribe implements Application {
       await this.rootLog(node).load();
       return Buffer.from(ScribeHeadReply.encode({ sequence: node.lastSeq, oldestRetained: this.retention.oldest(node.lastSeq) }).finish());
     }
-    const taker = await this.searchSubtree(node, m.anycast!, message.deadline);
+    const taker = await this.searchSubtree(node, m.anycast!, deadline);
     if (!taker) throw new NotFoundError(`no subscriber of ${m.anycast!.topic} took the message`);
     return anycastReply(taker);
   }
 
+  /** Hands a routed message straight to the root; one that does not answer loses its hint. */
+  private async handOn(root: NodeHandle, routed: Buffer, deadline: number): Promise<Buffer> {
+    try {
+      return await this.endpoint.send(root, encodeDirect({ routed }), { deadline });
+    } catch (error) {
+      this.tree.dropHint(topicOf(decodeRouted(routed)));
+      throw error;
+    }
+  }
+
+  /**
+   * Claims a topic's root: reads its numbering from the DHT, then fences the nodes nearest the
+   * topic. One that numbers the topic stops if this node is closer (after storing its batch
+   * under way) and says how far it got; one that is closer says so, and this node yields.
+   */
+  private async claim(node: TopicNode): Promise<NodeHandle | undefined> {
+    try {
+      await this.rootLog(node).load();
+    } catch (error) {
+      this.log.warn('scribe_head_unreadable', { topic: node.topic, error: String(error) });
+      throw new UnavailableError(`the topic's numbering cannot be read yet: ${(error as Error).message}`);
+    }
+    node.yieldTo = undefined;
+    const self = this.endpoint.self.id;
+    const peers = this.endpoint.replicaSet(node.id, SCRIBE.claimFanout + 1).filter((n) => n.id !== self).slice(0, SCRIBE.claimFanout);
+    const deadline = this.deadline();
+    const replies = await Promise.all(
+      peers.map(async (peer) => {
+        try {
+          return { peer, reply: ScribeClaimReply.decode(await this.endpoint.send(peer, encodeDirect({ claim: { topic: node.topic } }), { deadline })) };
+        } catch {
+          return undefined;
+        }
+      }),
+    );
+    // A closer node that claimed while this claim ran (see claimed()) wins too.
+    let closer: NodeHandle | undefined = node.yieldTo;
+    for (const r of replies) {
+      if (!r) continue;
+      node.noteSequence(Number(r.reply.sequence));
+      if (r.reply.root && (!closer || compareCloseness(node.id, r.peer.id, closer.id) < 0)) closer = r.peer;
+    }
+    return closer;
+  }
+
+  /** Another node claims a topic's root: this one yields if it is the root and the claimer is closer. */
+  private async claimed(from: NodeHandle, topic: string): Promise<ScribeClaimReply> {
+    const node = this.tree.topics.get(checkTopic(topic));
+    if (!node) return { sequence: 0, root: false };
+    const selfCloser = compareCloseness(node.id, this.endpoint.self.id, from.id) < 0;
+    // Both claiming at once: the closer one wins at once (waiting for each other would deadlock).
+    if (node.claiming) {
+      if (!selfCloser) node.yieldTo = from;
+      return { sequence: node.lastSeq, root: selfCloser };
+    }
+    if (!node.isRoot) return { sequence: node.lastSeq, root: false };
+    if (selfCloser) return { sequence: node.lastSeq, root: true };
+    await this.logs.get(node)?.close();
+    this.log.info('scribe_root_yielded', { topic, to: from.name || from.id, sequence: node.lastSeq });
+    this.tree.stepDown(node, from);
+    return { sequence: node.lastSeq, root: false };
+  }
+
   async receive(from: NodeHandle, payload: Buffer): Promise<Buffer> {
     const m = decodeDirect(payload);
+    if (m.routed !== undefined) return this.serveAtRoot(decodeRouted(m.routed), this.deadline(), false);
+    if (m.claim) return Buffer.from(ScribeClaimReply.encode(await this.claimed(from, m.claim.topic)).finish());
     if (m.deliver) {
       const node = this.tree.topics.get(checkTopic(m.deliver.topic));
       // Not (or no longer) in this tree: the parent drops this node as its child.
@@ -251,7 +321,7 @@ export class Scribe implements Application {
 }
 
 function topicOf(m: ScribeRouted): string {
-  return (m.publish?.topic ?? m.head?.topic ?? m.anycast?.topic)!;
+  return (m.join?.topic ?? m.publish?.topic ?? m.head?.topic ?? m.anycast?.topic)!;
 }
 
 function anycastReply(taker: NodeHandle): Buffer {

@@ -32,8 +32,10 @@ export class TopicNode {
   lastSeq = 0;
   /** A join under way: callers wait for it instead of sending another. */
   attaching: Promise<void> | undefined;
-  /** A root claim under way (the numbering being read). */
-  claiming: Promise<void> | undefined;
+  /** A root claim under way (the numbering being read); resolves with a closer root, if one answered. */
+  claiming: Promise<NodeHandle | undefined> | undefined;
+  /** A closer node claimed the root while this node's claim ran: this one yields to it. */
+  yieldTo: NodeHandle | undefined;
   /** Last publish or join seen here: an idle root keeps its numbering a while. */
   touchedAt = 0;
 

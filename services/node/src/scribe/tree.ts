@@ -1,7 +1,7 @@
 import type { Id } from '../core/id';
 import type { NodeHandle } from '../core/node-handle';
 import { SCRIBE } from '../constants';
-import { InvalidArgumentError, NotFoundError, ResourceExhaustedError } from '../errors';
+import { InvalidArgumentError, NotFoundError, ResourceExhaustedError, UnavailableError } from '../errors';
 import { ScribeJoinReply, ScribeRefreshReply, type ScribeJoin } from '../gen/pastry/v1/scribe_peer';
 import type { Logger } from '../logger';
 import { fromNodeInfo, toNodeInfo } from '../overlay/codec';
@@ -17,8 +17,14 @@ export interface TreeConfig {
 
 /** What the tree asks of the rest of Scribe when this node's role in a topic changes. */
 export interface TreeHooks {
-  /** This node is now the topic's root: its numbering continues from the DHT (rejects when it cannot be read). */
-  becameRoot(node: TopicNode): Promise<void>;
+  /**
+   * This node claims the topic's root: its numbering continues from the DHT and the nodes
+   * nearest the topic are fenced. Resolves with a closer node that is the root (this one
+   * yields), else undefined; rejects when the numbering cannot be read.
+   */
+  becameRoot(node: TopicNode): Promise<NodeHandle | undefined>;
+  /** A routed message handed straight to the root another node yielded to. */
+  handOn(root: NodeHandle, routed: Buffer, deadline: number): Promise<Buffer>;
   lostRoot(node: TopicNode): void;
   /** The root still has publishes under way: keep its state. */
   rootBusy(node: TopicNode): boolean;
@@ -34,7 +40,9 @@ export interface TreeHooks {
  */
 export class Tree {
   readonly topics = new Map<string, TopicNode>();
-  readonly stats = { joins: 0, pushDowns: 0, rejoins: 0 };
+  readonly stats = { joins: 0, pushDowns: 0, rejoins: 0, yields: 0 };
+  /** Topics whose root is a closer node this node's leaf set may not know yet, and until when. */
+  private readonly hints = new Map<string, { root: NodeHandle; until: number }>();
 
   constructor(
     private readonly endpoint: Endpoint,
@@ -73,32 +81,72 @@ export class Tree {
   }
 
   private async join(node: TopicNode, deadline: number): Promise<void> {
-    if (this.isClosest(node.id)) return this.claimRoot(node);
+    const elsewhere = this.isClosest(node.id) ? await this.claimRoot(node) : undefined;
+    if (this.isClosest(node.id) && !elsewhere) return;
     this.stats.joins++;
-    const result = await this.endpoint.route(node.id, encodeRouted({ join: { topic: node.topic, child: toNodeInfo(this.self) } }), { deadline });
-    const reply = ScribeJoinReply.decode(result.reply);
+    const join = encodeRouted({ join: { topic: node.topic, child: toNodeInfo(this.self) } });
+    const reply = elsewhere ? await this.hooks.handOn(elsewhere, join, deadline) : (await this.endpoint.route(node.id, join, { deadline })).reply;
+    await this.adopted(node, ScribeJoinReply.decode(reply));
+  }
+
+  private async adopted(node: TopicNode, reply: ScribeJoinReply): Promise<void> {
     const parent = fromNodeInfo(reply.parent, 'parent');
-    if (parent.id === this.self.id) return this.claimRoot(node);
+    if (parent.id === this.self.id) {
+      if (await this.claimRoot(node)) throw new UnavailableError(`the root of ${node.topic} is moving`);
+      return;
+    }
     node.parent = parent;
     node.isRoot = false;
     node.depth = reply.depth + 1;
     this.sawSequence(node, Number(reply.sequence));
   }
 
-  /** The overlay delivered the topic here: this node is its root now. */
-  async claimRoot(node: TopicNode): Promise<void> {
+  /** The closer node this one yielded the topic's root to, while the hint lasts. */
+  rootHint(topic: string): NodeHandle | undefined {
+    const hint = this.hints.get(topic);
+    if (!hint || hint.until < this.endpoint.now()) return undefined;
+    return hint.root;
+  }
+
+  /** The hinted root did not answer: claim again next time. */
+  dropHint(topic: string): void {
+    this.hints.delete(topic);
+  }
+
+  /** Another node fenced this one out of the topic's root: numbering there, children and subscribers joining under it. */
+  stepDown(node: TopicNode, root: NodeHandle): void {
+    this.stats.yields++;
+    this.hints.set(node.topic, { root, until: this.endpoint.now() + SCRIBE.rootHintMs });
+    node.detach();
+    this.hooks.lostRoot(node);
+    this.rejoin(node);
+  }
+
+  /**
+   * The overlay delivered the topic here: this node claims its root, unless a closer node
+   * is the root (a hint, or a fenced node's answer), which is returned for the caller to hand on to.
+   */
+  async claimRoot(node: TopicNode): Promise<NodeHandle | undefined> {
+    const hinted = this.rootHint(node.topic);
+    if (hinted && !node.isRoot) return hinted;
     if (node.parent) this.leave(node.parent, node.topic);
     node.parent = undefined;
     node.depth = 0;
-    if (node.isRoot) return;
-    // Not the root until the numbering is read: joins and publishes fail meanwhile (clients
-    // retry), rather than numbering from a wrong start or telling subscribers a wrong sequence.
-    // Concurrent claims share one read.
+    if (node.isRoot) return undefined;
+    // Not the root until the numbering is read and the nodes nearest the topic are fenced:
+    // joins and publishes wait meanwhile (or fail, and clients retry), rather than numbering
+    // from a wrong start or beside another root. Concurrent claims share one.
     node.claiming ??= this.hooks
       .becameRoot(node)
-      .then(() => {
+      .then((closer) => {
+        if (closer) {
+          this.stats.yields++;
+          this.hints.set(node.topic, { root: closer, until: this.endpoint.now() + SCRIBE.rootHintMs });
+          return closer;
+        }
         node.isRoot = true;
         this.sawSequence(node, node.lastSeq);
+        return undefined;
       })
       .finally(() => (node.claiming = undefined));
     return node.claiming;
@@ -109,8 +157,8 @@ export class Tree {
     const child = fromNodeInfo(join.child, 'child');
     const node = this.node(join.topic);
     node.touchedAt = this.endpoint.now();
-    if (atRoot) await this.claimRoot(node);
-    else await this.attach(node, deadline - this.config.rpcTimeoutMs / 2);
+    if (atRoot && (await this.claimRoot(node))) throw new UnavailableError(`the root of ${join.topic} is moving`);
+    if (!atRoot) await this.attach(node, deadline - this.config.rpcTimeoutMs / 2);
     return this.addChild(node, child, deadline);
   }
 
