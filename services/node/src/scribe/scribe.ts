@@ -52,7 +52,11 @@ export class Scribe implements Application {
     this.tree = new Tree(endpoint, config, log, {
       becameRoot: (node) => this.claim(node),
       handOn: (root, routed, deadline) => this.handOn(root, routed, deadline),
-      lostRoot: (node) => this.logs.delete(node),
+      lostRoot: (node) => {
+        // No more numbering here: queued publishes are refused (clients publish again at the new root).
+        void this.logs.get(node)?.close();
+        this.logs.delete(node);
+      },
       rootBusy: (node) => this.logs.get(node)?.busy ?? false,
     });
   }
