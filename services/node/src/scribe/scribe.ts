@@ -232,9 +232,13 @@ export class Scribe implements Application {
 
   /** Another node claims a topic's root: this one yields if it is the root and the claimer is closer. */
   private async claimed(from: NodeHandle, topic: string): Promise<ScribeClaimReply> {
-    const node = this.tree.topics.get(checkTopic(topic));
+    const id = topicId(checkTopic(topic));
+    const selfCloser = compareCloseness(id, this.endpoint.self.id, from.id) < 0;
+    // A closer claimer is the root from now on for this node too: a claim of its own later
+    // (its leaf set not yet knowing the claimer) yields instead of numbering beside it.
+    if (!selfCloser) this.tree.yieldTo(topic, from);
+    const node = this.tree.topics.get(topic);
     if (!node) return { sequence: 0, root: false };
-    const selfCloser = compareCloseness(node.id, this.endpoint.self.id, from.id) < 0;
     // Both claiming at once: the closer one wins at once (waiting for each other would deadlock).
     if (node.claiming) {
       if (!selfCloser) node.yieldTo = from;

@@ -108,6 +108,11 @@ export class Tree {
     return hint.root;
   }
 
+  /** A closer node claimed the topic's root: messages for it go there while the hint lasts. */
+  yieldTo(topic: string, root: NodeHandle): void {
+    this.hints.set(topic, { root, until: this.endpoint.now() + SCRIBE.rootHintMs });
+  }
+
   /** The hinted root did not answer: claim again next time. */
   dropHint(topic: string): void {
     this.hints.delete(topic);
@@ -116,7 +121,7 @@ export class Tree {
   /** Another node fenced this one out of the topic's root: numbering there, children and subscribers joining under it. */
   stepDown(node: TopicNode, root: NodeHandle): void {
     this.stats.yields++;
-    this.hints.set(node.topic, { root, until: this.endpoint.now() + SCRIBE.rootHintMs });
+    this.yieldTo(node.topic, root);
     node.detach();
     this.hooks.lostRoot(node);
     this.rejoin(node);
@@ -141,7 +146,7 @@ export class Tree {
       .then((closer) => {
         if (closer) {
           this.stats.yields++;
-          this.hints.set(node.topic, { root: closer, until: this.endpoint.now() + SCRIBE.rootHintMs });
+          this.yieldTo(node.topic, closer);
           return closer;
         }
         node.isRoot = true;
