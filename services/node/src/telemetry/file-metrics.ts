@@ -5,7 +5,7 @@ import type { Source } from '../files/fetcher';
 const SOURCES: readonly Source[] = ['cache', 'local', 'provider', 'replica', 'routed'];
 
 /** A counter that follows a running total read on every scrape. */
-function totalCounter(registry: Registry, name: string, help: string, read: () => number): void {
+export function totalCounter(registry: Registry, name: string, help: string, read: () => number): void {
   let seen = 0;
   new Counter({
     name,

@@ -1,20 +1,6 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
+import { totalCounter } from './file-metrics';
 import type { Scribe } from '../scribe/scribe';
-
-/** A counter that follows a running total read on every scrape. */
-function totalCounter(registry: Registry, name: string, help: string, read: () => number): void {
-  let seen = 0;
-  new Counter({
-    name,
-    help,
-    registers: [registry],
-    collect() {
-      const now = read();
-      if (now > seen) this.inc(now - seen);
-      seen = Math.max(seen, now);
-    },
-  }).inc(0);
-}
 
 function gauge(registry: Registry, name: string, help: string, read: () => number): void {
   new Gauge({
