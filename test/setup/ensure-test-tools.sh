@@ -18,30 +18,11 @@ if ! command -v grpcurl >/dev/null 2>&1; then
 fi
 
 # Debian's grpcio and grpcio-tools for the generated Python client test (test/python/): they
-# install for the system interpreter, /usr/bin/python3, which the test runs. Another apt process
-# may hold the dpkg lock (a parallel setup step): apt-get waits for it, a failed attempt is retried.
+# install for the system interpreter, /usr/bin/python3, which the test runs.
 python_grpc_ok() { /usr/bin/python3 -c 'import grpc, grpc_tools.protoc' >/dev/null 2>&1; }
 if ! python_grpc_ok; then
-  if ! command -v apt-get >/dev/null 2>&1; then
-    echo "ensure-test-tools: /usr/bin/python3 cannot import grpc and grpc_tools, and apt-get is not available; install python3-grpcio and python3-grpc-tools" >&2
-    exit 1
-  fi
-  sudo=""
-  if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
-      echo "ensure-test-tools: run as root or install sudo: apt-get install python3-grpc-tools needs root" >&2
-      exit 1
-    fi
-  fi
-  echo "ensure-test-tools: installing python3-grpcio and python3-grpc-tools with apt-get" >&2
-  apt_get() { $sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 "$@"; }
-  for attempt in 1 2 3 4 5 6; do
-    if apt_get update -qq && apt_get install -y -qq --no-install-recommends python3 python3-grpcio python3-grpc-tools python3-protobuf >/dev/null; then
-      break
-    fi
-    echo "ensure-test-tools: apt-get failed (attempt $attempt), retrying" >&2
-    sleep 10
-  done
+  source "$(dirname "$0")/apt.sh"
+  apt_install ensure-test-tools python3 python3-grpcio python3-grpc-tools python3-protobuf
   python_grpc_ok || { echo "ensure-test-tools: could not install python3-grpcio and python3-grpc-tools for /usr/bin/python3" >&2; exit 1; }
 fi
 
