@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { networkFor, teardownNetwork, type NetnsNetwork } from '../../services/cli/src/netns/network';
+import { networkFor, reclaimAbandonedRings, teardownNetwork, type NetnsNetwork } from '../../services/cli/src/netns/network';
 import { CLI } from './tools';
 
 export interface CliResult {
@@ -25,6 +25,8 @@ export function netnsRun(prefix: string, subnet: string, env: NodeJS.ProcessEnv 
   const network = networkFor(runDir, subnet);
   const pastry = (...args: string[]): Promise<CliResult> =>
     new Promise((resolve) => {
+      // What a killed earlier run left on this subnet is not this test's business (`up` would say so on stderr).
+      if (args[0] === 'cluster' && args[1] === 'up') reclaimAbandonedRings(subnet);
       execFile(process.execPath, [CLI, ...args, '--run-dir', runDir], { env: { ...process.env, PASTRY_LOG_LEVEL: 'warn', ...env }, timeout: timeoutMs }, (err, stdout, stderr) =>
         resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
       );

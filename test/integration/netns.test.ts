@@ -1,9 +1,9 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { readState, waitForRing } from '../../services/cli/src/cluster';
-import { networkFor } from '../../services/cli/src/netns/network';
+import { networkFor, teardownNetwork } from '../../services/cli/src/netns/network';
 import { netnsRun } from '../helpers/netns-run';
 import { CLI } from '../helpers/tools';
 
@@ -137,5 +137,48 @@ describe('the --netns commands refuse clearly', () => {
       expect(r.status).toBe(1);
     }
     expect(pastry(['cluster', 'up', '--netns', '--nodes', '1']).stderr).toContain('is not a --netns ring');
+  });
+});
+
+/** What a SIGKILLed run or a machine restart leaves: a bridge on the subnet and namespaces, some with nobody in them. */
+describe('a subnet held by a ring whose processes are gone', () => {
+  const runDir = mkdtempSync(path.join(os.tmpdir(), 'pastry-netns-reclaim-'));
+  const leftovers = ['10.213.59', '10.213.60'].map((subnet) => networkFor(mkdtempSync(path.join(os.tmpdir(), 'pastry-netns-left-')), subnet));
+  const sh = (args: string[]): string => execFileSync(args[0]!, args.slice(1), { encoding: 'utf8' });
+  let sleeper: ReturnType<typeof spawn> | undefined;
+  const pastry = (args: string[]): { status: number | null; stdout: string; stderr: string } =>
+    spawnSync(process.execPath, [CLI, ...args, '--run-dir', runDir], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, PASTRY_LOG_LEVEL: 'warn' } });
+
+  beforeAll(() => {
+    for (const net of leftovers) {
+      sh(['ip', 'link', 'add', 'name', net.bridge, 'type', 'bridge']);
+      sh(['ip', 'addr', 'add', `${net.subnet}.254/24`, 'dev', net.bridge]);
+      sh(['ip', 'netns', 'add', `pastry-${net.runId}-0`]);
+    }
+    // The second one still has a live process in a namespace: a ring somebody is running.
+    sleeper = spawn('ip', ['netns', 'exec', `pastry-${leftovers[1]!.runId}-0`, 'sleep', '60'], { stdio: 'ignore' });
+  });
+
+  afterAll(async () => {
+    pastry(['cluster', 'down']);
+    sleeper?.kill('SIGKILL');
+    for (const net of leftovers) teardownNetwork(net);
+    rmSync(runDir, { recursive: true, force: true });
+  });
+
+  it('up --netns tears the abandoned one down, says so, and starts; a ring with a live process is refused, untouched', async () => {
+    const up = pastry(['cluster', 'up', '--netns', '--nodes', '1', '--subnet', '10.213.59', '--timeout', '40']);
+    expect(up.stderr).toBe(`pastry: reclaimed 10.213.59.0/24 from ${leftovers[0]!.bridge}, a --netns ring with no process left (torn down)\n`);
+    expect(up.status).toBe(0);
+    expect(sh(['ip', 'netns', 'list'])).not.toContain(`pastry-${leftovers[0]!.runId}-`);
+    expect(sh(['ip', '-o', 'link', 'show'])).not.toContain(leftovers[0]!.bridge);
+    expect(pastry(['cluster', 'down']).status).toBe(0);
+
+    await new Promise((r) => setTimeout(r, 200));
+    expect(sh(['ip', 'netns', 'pids', `pastry-${leftovers[1]!.runId}-0`]).trim()).not.toBe('');
+    const refused = pastry(['cluster', 'up', '--netns', '--nodes', '1', '--subnet', '10.213.60', '--timeout', '40']);
+    expect(refused.stderr).toBe(`pastry: 10.213.60.0/24 is already used by ${leftovers[1]!.bridge} (another ring?); choose another --subnet\n`);
+    expect(refused.status).toBe(1);
+    expect(sh(['ip', '-o', 'link', 'show'])).toContain(leftovers[1]!.bridge);
   });
 });

@@ -218,7 +218,9 @@ export async function clusterUp(nodes: number, options: ClusterOptions, timeoutM
     if (state.network) {
       // Recorded before anything is made, so that `down` finds whatever a crash leaves behind.
       writeState(options.runDir, state);
-      ensureBridge(state.network);
+      for (const bridge of ensureBridge(state.network)) {
+        process.stderr.write(`pastry: reclaimed ${options.subnet}.0/24 from ${bridge}, a --netns ring with no process left (torn down)\n`);
+      }
     }
     for (let i = 0; i < nodes; i++) {
       const pod = state.pods.find((p) => p.ordinal === i);

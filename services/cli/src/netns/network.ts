@@ -73,18 +73,48 @@ function linkExists(name: string, ns?: string): boolean {
   return succeeds('ip', [...(ns ? ['-n', ns] : []), 'link', 'show', 'dev', name]);
 }
 
-/** Refuses a subnet another interface of the host already uses (the routes would clash). */
-function checkSubnetFree(net: NetnsNetwork): void {
-  const users = run('ip', ['-4', '-o', 'addr', 'show'])
+/** The host devices with an address in the subnet, other than this ring's own bridge. */
+function subnetUsers(net: Pick<NetnsNetwork, 'subnet' | 'bridge'>): string[] {
+  return run('ip', ['-4', '-o', 'addr', 'show'])
     .split('\n')
     .filter((line) => line.includes(` inet ${net.subnet}.`))
     .map((line) => line.split(/\s+/)[1]!)
     .filter((dev) => dev !== net.bridge);
+}
+
+/** A ring is abandoned when no process runs in any of its namespaces (its `up` and its pods died unseen). */
+function isAbandoned(runId: string): boolean {
+  return existingNamespaces(runId).every((ns) => run('ip', ['netns', 'pids', ns], { ignoreFailure: true }).trim() === '');
+}
+
+/**
+ * Tears down the rings on this subnet whose processes are all gone (a machine restart or a
+ * SIGKILLed `up` leaves bridges and namespaces behind that nothing will ever take down) and
+ * returns their bridges. A ring with any live process is left alone.
+ */
+export function reclaimAbandonedRings(subnet: string, ownBridge = ''): string[] {
+  const reclaimed: string[] = [];
+  for (const dev of subnetUsers({ subnet, bridge: ownBridge })) {
+    const runId = /^pastrybr-([0-9a-f]{6})$/.exec(dev)?.[1];
+    if (!runId || !isAbandoned(runId)) continue;
+    teardownNetwork({ runId, bridge: dev, guardChain: `PASTRY-GUARD-${runId}` });
+    reclaimed.push(dev);
+  }
+  return reclaimed;
+}
+
+/** Refuses a subnet another interface of the host already uses (the routes would clash). */
+function checkSubnetFree(net: NetnsNetwork): void {
+  const users = subnetUsers(net);
   if (users.length > 0) throw new Error(`${net.subnet}.0/24 is already used by ${users.join(', ')} (another ring?); choose another --subnet`);
 }
 
-/** The bridge with the host's address on it, and the guard chain first in FORWARD. Idempotent. */
-export function ensureBridge(net: NetnsNetwork): void {
+/**
+ * The bridge with the host's address on it, and the guard chain first in FORWARD. Idempotent.
+ * Returns the abandoned rings' bridges it reclaimed the subnet from.
+ */
+export function ensureBridge(net: NetnsNetwork): string[] {
+  const reclaimed = reclaimAbandonedRings(net.subnet, net.bridge);
   checkSubnetFree(net);
   if (!linkExists(net.bridge)) run('ip', ['link', 'add', 'name', net.bridge, 'type', 'bridge']);
   run('ip', ['addr', 'replace', `${net.hostAddress}/24`, 'dev', net.bridge]);
@@ -97,6 +127,7 @@ export function ensureBridge(net: NetnsNetwork): void {
   iptables(undefined, ['-A', net.guardChain, '-i', net.bridge, '!', '-o', net.bridge, '-j', 'DROP']);
   iptables(undefined, ['-A', net.guardChain, '!', '-i', net.bridge, '-o', net.bridge, '-j', 'DROP']);
   if (!iptablesSucceeds(undefined, ['-C', 'FORWARD', '-j', net.guardChain])) iptables(undefined, ['-I', 'FORWARD', '1', '-j', net.guardChain]);
+  return reclaimed;
 }
 
 /** Pod `ordinal`'s namespace: lo up, eth0 with the pod address, no default route, its chains. Idempotent. */
