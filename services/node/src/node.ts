@@ -23,7 +23,6 @@ import { peerService } from './rpc/peer-service';
 import { GrpcEnv } from './transport/grpc-env';
 import { RpcServer } from './rpc/server';
 import { MemoryStore } from './store/memory-store';
-import { RedisStore } from './store/redis-store';
 import type { Store } from './store/store';
 import { Telemetry } from './telemetry/telemetry';
 import { nodeIdFor, type IdScheme } from './node-id';
@@ -66,7 +65,7 @@ export class PastryNode {
     this.log = createLogger({ node: this.self.id, name: config.nodeName }, config.logLevel);
     this.telemetry = new Telemetry(this.self, { host: config.host, metricsPort: config.metricsPort }, this.log);
     this.peers = new PeerPool(this.telemetry.rpc);
-    this.store = this.telemetry.instrumentStore(store ?? (config.store === 'redis' ? new RedisStore(config.redisUrl) : new MemoryStore()));
+    this.store = this.telemetry.instrumentStore(store ?? (config.store === 'redis' ? redisStore(config.redisUrl) : new MemoryStore()));
     this.overlay = new Overlay(this.self, new GrpcEnv(this.peers), config, this.log, this.telemetry.overlayHooks());
     this.telemetry.watchOverlay(this.overlay, () => this.ready);
     const parts = assembleDht(this.overlay, this.store, config, this.log);
@@ -243,4 +242,10 @@ export function assembleScribe(overlay: Overlay, dht: Dht, config: ScribeSetting
   });
   scribe = new Scribe(endpoint, dht, { maxChildren: config.scribeMaxChildren, retain: config.scribeRetain, refreshMs: config.scribeRefreshMs, rpcTimeoutMs: config.rpcTimeoutMs }, log);
   return scribe;
+}
+
+/** ioredis loads only for a node that uses Redis (start-up CPU of memory-store nodes). */
+function redisStore(url: string): Store {
+  const { RedisStore } = require('./store/redis-store') as typeof import('./store/redis-store');
+  return new RedisStore(url);
 }

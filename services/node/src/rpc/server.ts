@@ -1,15 +1,14 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
-import { ReflectionService } from '@grpc/reflection';
-import { HealthImplementation } from 'grpc-health-check';
 import { LIMITS } from '../constants';
 import { DhtService, type DhtServer } from '../gen/pastry/v1/dht';
 import { FilesService, type FilesServer } from '../gen/pastry/v1/files';
 import { MessagingService, type MessagingServer } from '../gen/pastry/v1/messaging';
 import { PeerService, type PeerServer } from '../gen/pastry/v1/peer';
 import { tolerantDefinition } from './malformed';
+import { HealthService } from './health';
+import { addLazyReflection } from './reflection';
 
 /** Health service names: '' and the API report readiness; 'liveness' only that the process runs. */
 export const HEALTH_READY_SERVICES = ['', 'pastry.v1.Dht', 'pastry.v1.Files', 'pastry.v1.Messaging'];
@@ -17,7 +16,7 @@ export const HEALTH_LIVENESS_SERVICE = 'liveness';
 
 export class RpcServer {
   readonly server: Server;
-  readonly health = new HealthImplementation({ '': 'NOT_SERVING', 'pastry.v1.Dht': 'NOT_SERVING', 'pastry.v1.Files': 'NOT_SERVING', 'pastry.v1.Messaging': 'NOT_SERVING', liveness: 'SERVING' });
+  readonly health = new HealthService({ '': 'NOT_SERVING', 'pastry.v1.Dht': 'NOT_SERVING', 'pastry.v1.Files': 'NOT_SERVING', 'pastry.v1.Messaging': 'NOT_SERVING', liveness: 'SERVING' });
 
   constructor(dht: DhtServer, peer: PeerServer, files: FilesServer, messaging: MessagingServer) {
     this.server = new Server({
@@ -31,7 +30,10 @@ export class RpcServer {
     this.server.addService(tolerantDefinition(MessagingService), messaging);
     this.health.addToServer(this.server);
     const root = protoRoot();
-    new ReflectionService(loadSync(protoFiles(), { includeDirs: [root, path.join(root, 'third_party')] })).addToServer(this.server);
+    addLazyReflection(this.server, () => {
+      const { loadSync } = require('@grpc/proto-loader') as typeof import('@grpc/proto-loader');
+      return loadSync(protoFiles(), { includeDirs: [root, path.join(root, 'third_party')] });
+    });
   }
 
   setReady(ready: boolean): void {
