@@ -51,6 +51,10 @@ export function clientMethod(key: string): GrpcMethod {
 
 type Labels = 'grpc_type' | 'grpc_service' | 'grpc_method';
 
+interface MethodChildren {
+  observe(code: number, seconds: number): void;
+}
+
 /**
  * grpc_{server,client}_handled_total{grpc_type,grpc_service,grpc_method,grpc_code} and
  * grpc_{server,client}_handling_seconds{grpc_type,grpc_service,grpc_method}, the names and
@@ -105,15 +109,36 @@ export class GrpcMetrics {
   }
 
   server(m: GrpcMethod, code: number, seconds: number): void {
-    const labels = this.labels(m);
-    this.serverHandled.labels({ ...labels, grpc_code: codeName(code) }).inc();
-    this.serverSeconds.labels(labels).observe(seconds);
+    this.children(this.serverChildren, m, this.serverHandled, this.serverSeconds).observe(code, seconds);
   }
 
   client(m: GrpcMethod, code: number, seconds: number): void {
-    const labels = this.labels(m);
-    this.clientHandled.labels({ ...labels, grpc_code: codeName(code) }).inc();
-    this.clientSeconds.labels(labels).observe(seconds);
+    this.children(this.clientChildren, m, this.clientHandled, this.clientSeconds).observe(code, seconds);
+  }
+
+  // prom-client's labels() hashes the label set on every call; a call's metrics are looked up
+  // once per method and code instead (these are on every RPC's path).
+  private readonly serverChildren = new Map<string, MethodChildren>();
+  private readonly clientChildren = new Map<string, MethodChildren>();
+
+  private children(cache: Map<string, MethodChildren>, m: GrpcMethod, handled: Counter<Labels | 'grpc_code'>, seconds: Histogram<Labels>): MethodChildren {
+    const key = `${m.service}/${m.method}`;
+    let c = cache.get(key);
+    if (!c) {
+      const labels = this.labels(m);
+      const byCode = new Map<number, Counter.Internal>();
+      const histogram = seconds.labels(labels);
+      c = {
+        observe: (code, s) => {
+          let counter = byCode.get(code);
+          if (!counter) byCode.set(code, (counter = handled.labels({ ...labels, grpc_code: codeName(code) })));
+          counter.inc();
+          histogram.observe(s);
+        },
+      };
+      cache.set(key, c);
+    }
+    return c;
   }
 
   private labels(m: GrpcMethod): Record<Labels, string> {

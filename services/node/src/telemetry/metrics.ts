@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { HopReason } from '../core/routing-state';
 import type { RoutingState } from '../core/routing-state';
-import { HOP_BUCKETS, LATENCY_BUCKETS } from './buckets';
+import { childrenBy, HOP_BUCKETS, LATENCY_BUCKETS } from './buckets';
 import { GrpcMetrics } from './grpc-metrics';
 import { StorageMetrics } from './storage-metrics';
 
@@ -92,12 +92,15 @@ export class PastryMetrics {
     this.ready = ready;
   }
 
+  private readonly routeDurationOf = childrenBy((operation: RoutedOperation) => this.routeDuration.labels({ operation }));
+  private readonly decisionsOf = childrenBy((reason: HopReason) => this.decisions.labels({ reason }));
+
   routed(operation: RoutedOperation, seconds: number): void {
-    this.routeDuration.labels({ operation }).observe(seconds);
+    this.routeDurationOf(operation).observe(seconds);
   }
 
   hop(reason: HopReason, hopIndex: number): void {
-    this.decisions.labels({ reason }).inc();
+    this.decisionsOf(reason).inc();
     if (reason === 'deliver') this.hops.observe(hopIndex);
   }
 

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { STORE_BUCKETS } from './buckets';
+import { childrenBy, STORE_BUCKETS } from './buckets';
 
 /** Store operations timed by the instrumented store. */
 export const STORE_OPERATIONS = ['get', 'put', 'delete', 'range', 'count', 'leaves', 'tombstones', 'diverted'] as const;
@@ -224,8 +224,13 @@ export class StorageMetrics implements StorageEvents {
     this.seen[key] = Math.max(this.seen[key], now);
   }
 
+  private readonly durationOf = childrenBy((key: string) => {
+    const [operation, store] = key.split('\0') as [StoreOperation, string];
+    return this.duration.labels({ operation, store });
+  });
+
   observe(operation: StoreOperation, store: string, seconds: number): void {
-    this.duration.labels({ operation, store }).observe(seconds);
+    this.durationOf(`${operation}\0${store}`).observe(seconds);
   }
 
   repaired(n = 1): void {
