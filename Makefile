@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export PATH := $(shell go env GOPATH 2>/dev/null)/bin:$(PATH)
 NODE_BIN := node_modules/.bin
 
-.PHONY: run test deps build test-deps clean monitor bench-observability bench bench-storage bench-store-memory bench-files bench-messaging chart-dashboards
+.PHONY: run test deps build test-deps clean monitor bench-observability bench bench-storage bench-store-memory bench-files bench-messaging bench-profile chart-dashboards
 
 deps: node_modules/.installed
 
@@ -80,6 +80,11 @@ bench-files: build
 bench-messaging: build
 	$(NODE_BIN)/tsc -p bench/tsconfig.json
 	node dist/bench/messaging.js $(MESSAGING_ARGS)
+
+# Flame graphs (docs/profile-*.svg) and self-time tables of a loaded entry node and root.
+bench-profile: build
+	node bench/profile.mjs --op get $(PROFILE_ARGS)
+	node bench/profile.mjs --op put $(PROFILE_ARGS)
 
 bench: build
 	BENCH_NO_BUILD=1 bash bench/run.sh $(BENCH_ARGS)

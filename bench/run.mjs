@@ -6,7 +6,8 @@
  *   2. our ring of 16 node processes, with the memory store and with Redis sidecars: put/get
  *      latency (sequential), throughput with 64 requests in flight, hops, time to a ready ring,
  *      RSS per node; route() hops over random keys on 16 and on 64 nodes;
- *   3. the peer: js-libp2p @libp2p/kad-dht, 16 node processes on 127.0.0.1 TCP.
+ *   3. the peers: js-libp2p @libp2p/kad-dht, 16 node processes on 127.0.0.1 TCP, and the
+ *      Hyperswarm DHT (hyperdht), 16 node processes on 127.0.0.1 UDP.
  *
  *   make build && node bench/run.mjs [--runs 3] [--ops 1000] [--seconds 5] [--concurrency 64]
  *
@@ -24,7 +25,7 @@ import { parseArgs } from 'node:util';
 import { hopHistogram, latencyCdf } from './lib/charts.mjs';
 import { ascending, fmt, markdownTable, mean, median, quantile } from './lib/stats.mjs';
 import { cpuSeconds } from './lib/proc.mjs';
-import { killEverythingNow, startGrpcFloor, startKad, startRedisFloor, startRing, stopEverything } from './lib/systems.mjs';
+import { killEverythingNow, startGrpcFloor, startHyperdht, startKad, startRedisFloor, startRing, stopEverything } from './lib/systems.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const { values: opt } = parseArgs({
@@ -45,6 +46,7 @@ const { values: opt } = parseArgs({
     charts: { type: 'string', default: path.join(ROOT, 'docs') },
     'no-charts': { type: 'boolean', default: false },
     'no-kad': { type: 'boolean', default: false },
+    'no-hyperdht': { type: 'boolean', default: false },
     markdown: { type: 'string' },
   },
 });
@@ -69,6 +71,11 @@ if (WITH_KAD && missingKad.length > 0) {
       `npm install --save-exact -D libp2p@3.3.11 @libp2p/kad-dht@16.4.5 @libp2p/tcp@11.0.28 @libp2p/identify@4.1.14 @libp2p/ping@3.1.13 ` +
       `@chainsafe/libp2p-noise@17.0.0 @chainsafe/libp2p-yamux@8.0.1, or run without it: --no-kad\n`,
   );
+  process.exit(2);
+}
+const WITH_HYPER = !opt['no-hyperdht'];
+if (WITH_HYPER && !existsSync(path.join(ROOT, 'node_modules', 'hyperdht', 'package.json'))) {
+  process.stderr.write('bench: the hyperdht comparison needs hyperdht (a devDependency, see bench/README.md): npm install --save-exact -D hyperdht@6.34.0, or run without it: --no-hyperdht\n');
   process.exit(2);
 }
 
@@ -119,8 +126,11 @@ async function sequential(op, keyOf) {
   return { n: sorted.length, sorted, p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), hops: mean(hops), errors, firstError };
 }
 
-/** CONCURRENCY loops for SECONDS: completed ops per second. */
-async function throughput(op, keyOf) {
+/**
+ * CONCURRENCY loops for SECONDS: completed ops per second, and CPU per op: of the system's
+ * processes (less `idleCores` of maintenance over the phase) and of this driver process.
+ */
+async function throughput(op, keyOf, system) {
   const latencies = [];
   let errors = 0;
   let firstError;
@@ -139,10 +149,26 @@ async function throughput(op, keyOf) {
       }
     }
   };
+  const pids = system.pids?.() ?? [];
+  const cpu0 = pids.map(cpuSeconds);
+  const driver0 = process.cpuUsage();
   const t0 = performance.now();
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  const seconds = (performance.now() - t0) / 1000;
+  const driver = process.cpuUsage(driver0);
+  const busy = pids.map(cpuSeconds).reduce((sum, c, i) => sum + c - cpu0[i], 0) - (system.idleCores ?? 0) * seconds;
   const sorted = ascending(latencies);
-  return { opsPerSecond: sorted.length / ((performance.now() - t0) / 1000), p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), errors, firstError };
+  const n = Math.max(1, sorted.length);
+  return {
+    opsPerSecond: sorted.length / seconds,
+    p50: quantile(sorted, 0.5),
+    p99: quantile(sorted, 0.99),
+    errors,
+    firstError,
+    processes: pids.length,
+    systemCpuMs: pids.length > 0 ? (Math.max(0, busy) / n) * 1000 : NaN,
+    driverCpuMs: ((driver.user + driver.system) / 1000) / n,
+  };
 }
 
 /** One run of one system: sequential puts, sequential gets of them, then both under load. */
@@ -150,8 +176,8 @@ async function measureRun(system, r) {
   const seqPut = await sequential(system.put, (i) => `bench-${r}-${i}`);
   const stored = Math.max(1, seqPut.n);
   const seqGet = await sequential((i, key, v) => system.get(i + 1, key, v), (i) => `bench-${r}-${i % stored}`);
-  const tputGet = await throughput((i, key, v) => system.get(i + 1, key, v), (i) => `bench-${r}-${i % stored}`);
-  const tputPut = await throughput(system.put, (i) => `load-${r}-${i}`);
+  const tputGet = await throughput((i, key, v) => system.get(i + 1, key, v), (i) => `bench-${r}-${i % stored}`, system);
+  const tputPut = await throughput(system.put, (i) => `load-${r}-${i}`, system);
   for (const [what, m] of Object.entries({ seqPut, seqGet, tputGet, tputPut })) {
     if (m.errors > 0) log(`  ${system.label} run ${r + 1} ${what}: ${m.errors} errors, first: ${m.firstError}`);
   }
@@ -164,13 +190,14 @@ async function measureRun(system, r) {
 
 // ---- the benchmark --------------------------------------------------------------------------
 
-const COLORS = { grpc: '#7f7f7f', redis: '#bcbd22', mem: '#1f77b4', rds: '#2ca02c', kad: '#d62728' };
+const COLORS = { grpc: '#7f7f7f', redis: '#bcbd22', mem: '#1f77b4', rds: '#2ca02c', kad: '#d62728', hyp: '#9467bd' };
 
 const RING_SPECS = [
   ['mem', 'ours, memory store', () => startRing('ours, memory store', NODES, { subnet: opt.subnet, port: 7000, metricsPort: 9464, storage: 'memory' }, RING_TIMEOUT_MS)],
   ['rds', 'ours, Redis sidecars', () => startRing('ours, Redis sidecars', NODES, { subnet: opt.subnet, port: 7100, metricsPort: 9564, storage: 'redis' }, RING_TIMEOUT_MS)],
   ['kad', 'kad-dht (js-libp2p)', () => startKad(NODES, RING_TIMEOUT_MS)],
-].filter(([key]) => WITH_KAD || key !== 'kad');
+  ['hyp', 'Hyperswarm DHT (hyperdht)', () => startHyperdht(NODES, RING_TIMEOUT_MS)],
+].filter(([key]) => (WITH_KAD || key !== 'kad') && (WITH_HYPER || key !== 'hyp'));
 const IDLE_SECONDS = 3;
 const SETTLE_MS = 2_000;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -189,10 +216,12 @@ async function idleCpuPerNode(pids) {
  * The last round's systems stay up, frozen (SIGSTOP), for the latency and throughput runs.
  */
 async function bootstrapSamples() {
-  const samples = { mem: [], rds: [], kad: [] };
-  const idleRss = { mem: [], rds: [], rdsSidecar: [], kad: [] };
-  const idleCpu = { mem: [], rds: [], kad: [] };
+  const samples = { mem: [], rds: [], kad: [], hyp: [] };
+  const idleRss = { mem: [], rds: [], rdsSidecar: [], kad: [], hyp: [] };
+  const idleCpu = { mem: [], rds: [], kad: [], hyp: [] };
   const tables = [];
+  const hypTables = [];
+  let hypUnsettled = 0;
   const kept = {};
   let kadUnsettled = 0;
   for (let b = 0; b < BOOT_RUNS; b++) {
@@ -206,12 +235,16 @@ async function bootstrapSamples() {
       if (key === 'rds') idleRss.rdsSidecar.push(median(rss.sidecars));
       if (key === 'kad') tables.push(mean(system.tableSizes));
       if (key === 'kad' && !system.settled) kadUnsettled++;
+      if (key === 'hyp') hypTables.push(mean(system.tableSizes));
+      if (key === 'hyp' && !system.settled) hypUnsettled++;
       idleCpu[key].push(await idleCpuPerNode(system.nodePids()));
       log(
         `bootstrap ${b + 1}/${BOOT_RUNS}: ${label} ready in ${fmt(system.readyMs / 1000)} s, ${fmt(median(rss.nodes), 0)} MiB and ` +
-          `${fmt(idleCpu[key].at(-1) * 100, 1)}% of a core per idle node${key === 'kad' ? ` (routing tables ${system.tableSizes.join(',')}${system.settled ? '' : ', still changing at the 60 s cap'})` : ''}`,
+          `${fmt(idleCpu[key].at(-1) * 100, 1)}% of a core per idle node${key === 'kad' || key === 'hyp' ? ` (routing tables ${system.tableSizes.join(',')}${system.settled ? '' : ', still changing at the 60 s cap'})` : ''}`,
       );
       if (b === BOOT_RUNS - 1) {
+        // Maintenance the system does anyway, taken off its CPU per operation.
+        system.idleCores = median(idleCpu[key]) * system.nodePids().length;
         system.pause();
         kept[key] = system;
       } else {
@@ -219,7 +252,7 @@ async function bootstrapSamples() {
       }
     }
   }
-  return { samples, idleRss, idleCpu, kadTable: median(tables), kadUnsettled, kept };
+  return { samples, idleRss, idleCpu, kadTable: median(tables), kadUnsettled, hypTable: median(hypTables), hypUnsettled, kept };
 }
 
 /** route() hop counts over `count` keys, ROUTE_IN_FLIGHT at a time (hop counts do not depend on it). */
@@ -353,6 +386,54 @@ async function main() {
   print(`our ring through a gRPC client to an entry pod (pods round-robin)${WITH_KAD ? ", kad-dht through the node process's IPC channel (a kad-dht node is its own client)" : ''}.`);
   print();
 
+  print(`### CPU per operation (${CONCURRENCY} in flight; median of ${RUNS} runs)`);
+  print();
+  print(
+    markdownTable(
+      ['system', 'get: system ms/op', 'get: driver ms/op', 'put: system ms/op', 'put: driver ms/op', 'processes'],
+      systems.map((s) => [
+        s.label,
+        fmt(med(s.key, (r) => r.tputGet.systemCpuMs), 3),
+        fmt(med(s.key, (r) => r.tputGet.driverCpuMs), 3),
+        fmt(med(s.key, (r) => r.tputPut.systemCpuMs), 3),
+        fmt(med(s.key, (r) => r.tputPut.driverCpuMs), 3),
+        String(s.runs[0]?.tputGet.processes ?? 0),
+      ]),
+    ),
+  );
+  print();
+  // The floor of an operation from echo calls in the same run: a get of h hops is the entry's
+  // served call plus h forwards (a client and a served call each); a put adds the root's calls
+  // to 2 more replicas (k = 3, quorum 2). Server sides are counted at the echo server's cost;
+  // round trips at the echo server's plus the echo client's.
+  const echoServer = (run) => run.tputGet.systemCpuMs;
+  const echoTrip = (run) => run.tputGet.systemCpuMs + run.tputGet.driverCpuMs;
+  const floorRows = ['mem', 'rds'].filter((k) => by[k]).flatMap((k) => {
+    const perRun = (pick) => median(runsOf(k).map((run, i) => pick(run, runsOf('grpc')[i])));
+    const getSides = (run) => 1 + 2 * run.seqGet.hops;
+    const putSides = (run) => 1 + 2 * run.seqPut.hops + 4;
+    return [
+      [`${by[k].label}: get`, fmt(med(k, (r) => r.seqGet.hops)), fmt(perRun((run, e) => getSides(run) * echoServer(e)), 3), fmt(perRun((run, e) => run.tputGet.systemCpuMs / (getSides(run) * echoServer(e))), 1), fmt(perRun((run, e) => (run.tputGet.systemCpuMs + run.tputGet.driverCpuMs) / ((1 + run.seqGet.hops) * echoTrip(e))), 1)],
+      [`${by[k].label}: put`, fmt(med(k, (r) => r.seqPut.hops)), fmt(perRun((run, e) => putSides(run) * echoServer(e)), 3), fmt(perRun((run, e) => run.tputPut.systemCpuMs / (putSides(run) * echoServer(e))), 1), fmt(perRun((run, e) => (run.tputPut.systemCpuMs + run.tputPut.driverCpuMs) / ((3 + run.seqPut.hops) * echoTrip(e))), 1)],
+    ];
+  });
+  if (by.grpc && floorRows.length > 0) {
+    print(
+      markdownTable(
+        ['operation', 'mean hops h', 'floor: node CPU ms/op', 'ours ÷ floor (node CPU)', 'ours ÷ floor (all processes, round trips)'],
+        floorRows,
+      ),
+    );
+    print();
+    print(
+      `System CPU is user + system time from /proc/<pid>/stat of every process of the system (node processes and Redis sidecars; the echo server; the Redis server; the kad-dht nodes), ` +
+        `less its idle maintenance (CPU per idle node × nodes × phase length); driver CPU is this process's. ` +
+        `Floor (node CPU): (1 + 2h) served echo calls for a get and (5 + 2h) for a put, at the echo server's CPU per call in the same run. ` +
+        `Floor (all processes): (1 + h) echo round trips for a get and (3 + h) for a put, each at the echo server's plus the echo client's CPU.`,
+    );
+    print();
+  }
+
   print(`### 2. Our ring: hops, readiness, memory`);
   print();
   const hopStats = (h) => ({ mean: mean(h), max: Math.max(...h) });
@@ -394,25 +475,33 @@ async function main() {
   if (bigError) print(`The ${BIG}-node ring failed: ${bigError}`);
   print();
 
-  if (WITH_KAD) {
-    print(`### 3. kad-dht (js-libp2p), ${NODES} node processes on 127.0.0.1 TCP`);
+  const peers = [
+    ...(WITH_KAD ? [{ key: 'kad', title: `### 3. kad-dht (js-libp2p), ${NODES} node processes on 127.0.0.1 TCP`, table: boot.kadTable, unsettled: boot.kadUnsettled, answered: 'peers that answered per put / get (mean)' }] : []),
+    ...(WITH_HYPER
+      ? [{ key: 'hyp', title: `### 4. Hyperswarm DHT (hyperdht), ${NODES} node processes on 127.0.0.1 UDP`, table: boot.hypTable, unsettled: boot.hypUnsettled, answered: 'peers that answered (+ stored, for a put) per put / get (mean)' }]
+      : []),
+  ];
+  for (const peer of peers) {
+    const k = peer.key;
+    print(peer.title);
     print();
     print(
       markdownTable(
         ['measure', 'value'],
         [
-          ['put p50 / p99 ms', `${fmt(med('kad', (r) => r.seqPut.p50))} / ${fmt(med('kad', (r) => r.seqPut.p99))}`],
-          ['get p50 / p99 ms', `${fmt(med('kad', (r) => r.seqGet.p50))} / ${fmt(med('kad', (r) => r.seqGet.p99))}`],
-          [`get / put ops/s, ${CONCURRENCY} in flight`, `${fmt(med('kad', (r) => r.tputGet.opsPerSecond), 0)} / ${fmt(med('kad', (r) => r.tputPut.opsPerSecond), 0)}`],
-          ['peers that answered per put / get (mean)', `${fmt(med('kad', (r) => r.seqPut.hops), 1)} / ${fmt(med('kad', (r) => r.seqGet.hops), 1)}`],
+          ['put p50 / p99 ms', `${fmt(med(k, (r) => r.seqPut.p50))} / ${fmt(med(k, (r) => r.seqPut.p99))}`],
+          ['get p50 / p99 ms', `${fmt(med(k, (r) => r.seqGet.p50))} / ${fmt(med(k, (r) => r.seqGet.p99))}`],
+          [`get / put ops/s, ${CONCURRENCY} in flight`, `${fmt(med(k, (r) => r.tputGet.opsPerSecond), 0)} / ${fmt(med(k, (r) => r.tputPut.opsPerSecond), 0)}`],
+          [`CPU per get / put, all node processes, ms (${CONCURRENCY} in flight)`, `${fmt(med(k, (r) => r.tputGet.systemCpuMs), 3)} / ${fmt(med(k, (r) => r.tputPut.systemCpuMs), 3)}`],
+          [peer.answered, `${fmt(med(k, (r) => r.seqPut.hops), 1)} / ${fmt(med(k, (r) => r.seqGet.hops), 1)}`],
           [
             `bootstrap: all joined and routing tables settled, s (median of ${BOOT_RUNS})`,
-            fmt(median(boot.samples.kad) / 1000) + (boot.kadUnsettled ? ` (${boot.kadUnsettled} of ${BOOT_RUNS} still changing at the 60 s cap)` : ''),
+            fmt(median(boot.samples[k]) / 1000) + (peer.unsettled ? ` (${peer.unsettled} of ${BOOT_RUNS} still changing at the 60 s cap)` : ''),
           ],
-          [`routing-table size when settled (mean of ${NODES - 1} possible)`, fmt(boot.kadTable, 1)],
-          ['RSS per node process when ready, MiB (median)', fmt(median(boot.idleRss.kad), 1)],
-          [`CPU per idle node, % of a core (over ${IDLE_SECONDS} s, median)`, fmt(median(boot.idleCpu.kad) * 100, 1)],
-          ['RSS per node process after the runs, MiB (median / max)', `${fmt(median(loadRss.kad.nodes), 1)} / ${fmt(Math.max(...loadRss.kad.nodes), 1)}`],
+          [`routing-table size when settled (mean of ${NODES - 1} possible)`, fmt(peer.table, 1)],
+          ['RSS per node process when ready, MiB (median)', fmt(median(boot.idleRss[k]), 1)],
+          [`CPU per idle node, % of a core (over ${IDLE_SECONDS} s, median)`, fmt(median(boot.idleCpu[k]) * 100, 1)],
+          ['RSS per node process after the runs, MiB (median / max)', `${fmt(median(loadRss[k].nodes), 1)} / ${fmt(Math.max(...loadRss[k].nodes), 1)}`],
         ],
       ),
     );
@@ -421,22 +510,31 @@ async function main() {
 
   print(`### Summary: ratios (medians of per-run ratios)`);
   print();
-  const bootRatio = median(boot.samples.kad.map((k, i) => k / boot.samples.mem[i]));
-  const columns = WITH_KAD ? 5 : 4;
+  // Columns: the floors, our Redis variant, then each peer ÷ ours.
+  const cols = [
+    { head: 'ours (memory) ÷ gRPC echo', a: 'mem', b: 'grpc', digits: 1 },
+    { head: 'ours (memory) ÷ Redis', a: 'mem', b: 'redis', digits: 1 },
+    { head: 'ours (Redis) ÷ ours (memory)', a: 'rds', b: 'mem', digits: 2 },
+    ...peers.map((p) => ({ head: `${p.key === 'kad' ? 'kad-dht' : 'hyperdht'} ÷ ours (memory)`, a: p.key, b: 'mem', digits: 1, peer: true })),
+  ];
+  const row = (label, pick, digits) => [label, ...cols.map((c) => fmt(ratio(c.a, c.b, pick), digits ?? c.digits))];
+  const bootRow = (label, of) => ['–', '–', ...cols.slice(2).map((c) => fmt(of(c.a) / of(c.b)))];
   print(
     markdownTable(
-      ['measure', 'ours (memory) ÷ gRPC echo', 'ours (memory) ÷ Redis', 'ours (Redis) ÷ ours (memory)', 'kad-dht ÷ ours (memory)'].slice(0, columns),
+      ['measure', ...cols.map((c) => c.head)],
       [
-        ['get p50 latency', fmt(ratio('mem', 'grpc', (r) => r.seqGet.p50), 1), fmt(ratio('mem', 'redis', (r) => r.seqGet.p50), 1), fmt(ratio('rds', 'mem', (r) => r.seqGet.p50)), fmt(ratio('kad', 'mem', (r) => r.seqGet.p50), 1)],
-        ['get p99 latency', fmt(ratio('mem', 'grpc', (r) => r.seqGet.p99), 1), fmt(ratio('mem', 'redis', (r) => r.seqGet.p99), 1), fmt(ratio('rds', 'mem', (r) => r.seqGet.p99)), fmt(ratio('kad', 'mem', (r) => r.seqGet.p99), 1)],
-        ['put p50 latency', fmt(ratio('mem', 'grpc', (r) => r.seqPut.p50), 1), fmt(ratio('mem', 'redis', (r) => r.seqPut.p50), 1), fmt(ratio('rds', 'mem', (r) => r.seqPut.p50)), fmt(ratio('kad', 'mem', (r) => r.seqPut.p50), 1)],
-        ['put p99 latency', fmt(ratio('mem', 'grpc', (r) => r.seqPut.p99), 1), fmt(ratio('mem', 'redis', (r) => r.seqPut.p99), 1), fmt(ratio('rds', 'mem', (r) => r.seqPut.p99)), fmt(ratio('kad', 'mem', (r) => r.seqPut.p99), 1)],
-        ['get throughput (ops/s)', fmt(ratio('mem', 'grpc', (r) => r.tputGet.opsPerSecond), 3), fmt(ratio('mem', 'redis', (r) => r.tputGet.opsPerSecond), 3), fmt(ratio('rds', 'mem', (r) => r.tputGet.opsPerSecond)), fmt(ratio('kad', 'mem', (r) => r.tputGet.opsPerSecond), 3)],
-        ['put throughput (ops/s)', fmt(ratio('mem', 'grpc', (r) => r.tputPut.opsPerSecond), 3), fmt(ratio('mem', 'redis', (r) => r.tputPut.opsPerSecond), 3), fmt(ratio('rds', 'mem', (r) => r.tputPut.opsPerSecond)), fmt(ratio('kad', 'mem', (r) => r.tputPut.opsPerSecond), 3)],
-        ['time to ready', '–', '–', fmt(median(boot.samples.rds.map((x, i) => x / boot.samples.mem[i]))), fmt(bootRatio)],
-        ['RSS per node after the runs', '–', '–', fmt(median(loadRss.rds.nodes) / median(loadRss.mem.nodes)), fmt(median(loadRss.kad?.nodes ?? []) / median(loadRss.mem.nodes))],
-        ['CPU per idle node', '–', '–', fmt(median(boot.idleCpu.rds) / median(boot.idleCpu.mem)), fmt(median(boot.idleCpu.kad) / median(boot.idleCpu.mem))],
-      ].map((row) => row.slice(0, columns)),
+        row('get p50 latency', (r) => r.seqGet.p50),
+        row('get p99 latency', (r) => r.seqGet.p99),
+        row('put p50 latency', (r) => r.seqPut.p50),
+        row('put p99 latency', (r) => r.seqPut.p99),
+        row('get throughput (ops/s)', (r) => r.tputGet.opsPerSecond, 3),
+        row('put throughput (ops/s)', (r) => r.tputPut.opsPerSecond, 3),
+        row('CPU per get, system processes', (r) => r.tputGet.systemCpuMs, 2),
+        row('CPU per put, system processes', (r) => r.tputPut.systemCpuMs, 2),
+        ['time to ready', ...bootRow('time to ready', (k) => median(boot.samples[k].map((x, i) => x / boot.samples.mem[i])) * median(boot.samples.mem))],
+        ['RSS per node after the runs', ...bootRow('rss', (k) => median(loadRss[k]?.nodes ?? []))],
+        ['CPU per idle node', ...bootRow('idle', (k) => median(boot.idleCpu[k]))],
+      ],
     ),
   );
   print();

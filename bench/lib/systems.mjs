@@ -1,7 +1,8 @@
 /**
  * The systems under test behind one small interface, so that every benchmark loop treats them
  * alike: `put(i, key, value)` and `get(i, key)` resolve to `{ hops }` (forwarding hops for our
- * ring, peers that answered for kad-dht, undefined for the floors); `i` picks the entry node.
+ * ring, peers that answered for kad-dht and hyperdht, undefined for the floors); `i` picks the
+ * entry node.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -10,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadBuild } from './build.mjs';
+import { HyperCluster } from './hyperdht-cluster.mjs';
 import { KadCluster } from './kad-cluster.mjs';
 import { killQuietly, rssMiB, signalAll, waitForExit } from './proc.mjs';
 
@@ -180,32 +182,47 @@ export async function startRing(label, n, options, timeoutMs) {
   system.rss = () => ({ nodes: state.pods.map((p) => rssMiB(p.pid)), sidecars: state.pods.filter((p) => p.redis).map((p) => rssMiB(p.redis.pid)) });
   system.nodePids = () => state.pods.map((p) => p.pid);
   const allPids = () => state.pods.flatMap((p) => [p.pid, ...(p.redis ? [p.redis.pid] : [])]);
+  system.pids = allPids;
   system.pause = () => signalAll(allPids(), 'SIGSTOP');
   system.resume = () => signalAll(allPids(), 'SIGCONT');
   return system;
 }
 
-/** The peer: n js-libp2p kad-dht nodes, one process each. */
-export async function startKad(n, timeoutMs) {
-  const kad = new KadCluster();
+/**
+ * A peer DHT of n node processes driven over IPC (IpcCluster): `hops` is the peers that
+ * answered. A hyperdht get needs the value's size to find its immutable record (see
+ * hyperdht-node.mjs), taken from `value` when given, else from the put of that key.
+ */
+async function startIpcPeer(label, cluster, n, timeoutMs) {
   const system = track({
-    label: 'kad-dht',
-    killNow: () => kad.killNow(),
+    label,
+    killNow: () => cluster.killNow(),
     stop: async () => {
       system.resume?.();
-      await kad.down();
+      await cluster.down();
     },
   });
-  const { readyMs, tableSizes, settled } = await kad.up(n, timeoutMs);
+  const { readyMs, tableSizes, settled } = await cluster.up(n, timeoutMs);
   system.readyMs = readyMs;
   system.tableSizes = tableSizes;
   system.settled = settled;
-  const at = (i) => kad.nodes[i % kad.nodes.length];
+  const at = (i) => cluster.nodes[i % cluster.nodes.length];
   system.put = async (i, key, value) => ({ hops: (await at(i).put(key, value.length)).rpcs });
-  system.get = async (i, key) => ({ hops: (await at(i).get(key)).rpcs });
-  system.rss = () => ({ nodes: kad.pids.map(rssMiB), sidecars: [] });
-  system.nodePids = () => kad.pids;
-  system.pause = () => signalAll(kad.pids, 'SIGSTOP');
-  system.resume = () => signalAll(kad.pids, 'SIGCONT');
+  system.get = async (i, key, value) => ({ hops: (await at(i).get(key, value?.length)).rpcs });
+  system.rss = () => ({ nodes: cluster.pids.map(rssMiB), sidecars: [] });
+  system.nodePids = () => cluster.pids;
+  system.pids = () => cluster.pids;
+  system.pause = () => signalAll(cluster.pids, 'SIGSTOP');
+  system.resume = () => signalAll(cluster.pids, 'SIGCONT');
   return system;
+}
+
+/** The peer: n js-libp2p kad-dht nodes, one process each. */
+export function startKad(n, timeoutMs) {
+  return startIpcPeer('kad-dht', new KadCluster(), n, timeoutMs);
+}
+
+/** The second peer: n Hyperswarm DHT (hyperdht) nodes, one process each, UDP on 127.0.0.1. */
+export function startHyperdht(n, timeoutMs) {
+  return startIpcPeer('hyperdht', new HyperCluster(), n, timeoutMs);
 }
