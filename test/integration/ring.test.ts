@@ -28,11 +28,15 @@ async function routeAll(addresses: string[], ids: string[], keys: string[]): Pro
   return { wrong, meanHops: hops / keys.length };
 }
 
-describe('a 16-node local ring started in parallel', () => {
+// The same ring with nodes calling each other over gRPC (the default) and over the framed transport.
+describe.each([
+  ['grpc', '127.0.11'],
+  ['frames', '127.0.47'],
+])('a 16-node local ring started in parallel, peers over %s', (transport, subnet) => {
   let ring: TestRing;
 
   beforeAll(async () => {
-    ring = await startRing(16, '127.0.11');
+    ring = await startRing(16, subnet, { PASTRY_PEER_TRANSPORT: transport });
   });
 
   afterAll(async () => {

@@ -30,6 +30,7 @@ export interface NodeConfig {
   scribeRetain: number;
   scribeRefreshMs: number;
   store: 'memory' | 'redis';
+  peerTransport: 'grpc' | 'frames';
   redisUrl: string;
   replicas: number;
   writeQuorum: number;
@@ -70,6 +71,7 @@ export const SETTINGS = {
   scribeRefreshMs: { env: 'PASTRY_SCRIBE_REFRESH_MS', default: '2000', help: 'messaging: how often a tree node tells its parent it is there (silent for 3 periods: dropped)' },
   capacityBytes: { env: 'PASTRY_CAPACITY_BYTES', default: '0', help: 'value bytes this node stores at most (0: no limit); a full node refuses new objects with RESOURCE_EXHAUSTED' },
   store: { env: 'PASTRY_STORE', default: 'memory', help: 'memory (embedded) or redis' },
+  peerTransport: { env: 'PASTRY_PEER_TRANSPORT', default: 'grpc', help: 'how nodes call each other: grpc, or frames (framed TCP on the same port; every node of a ring must use the same)' },
   redisUrl: { env: 'PASTRY_REDIS_URL', default: 'redis://127.0.0.1:6379', help: 'the Redis sidecar' },
   replicas: { env: 'PASTRY_REPLICAS', default: '3', help: 'k, copies of each object' },
   writeQuorum: { env: 'PASTRY_WRITE_QUORUM', default: '0', help: 'replicas that must confirm a write; 0 means a majority of k' },
@@ -104,6 +106,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): NodeCon
   const founderName = raw('founderName');
   const store = raw('store');
   if (store !== 'memory' && store !== 'redis') throw new ConfigError(`PASTRY_STORE must be memory or redis, got ${JSON.stringify(store)}`);
+  const peerTransport = raw('peerTransport');
+  if (peerTransport !== 'grpc' && peerTransport !== 'frames') throw new ConfigError(`PASTRY_PEER_TRANSPORT must be grpc or frames, got ${JSON.stringify(peerTransport)}`);
   const idScheme = raw('idScheme');
   if (!(ID_SCHEMES as readonly string[]).includes(idScheme)) throw new ConfigError(`PASTRY_ID_SCHEME must be name or spread, got ${JSON.stringify(idScheme)}`);
   if (idScheme === 'spread' && !/-\d+$/.test(nodeName)) throw new ConfigError(`PASTRY_ID_SCHEME=spread needs PASTRY_NODE_NAME of the form <set>-<ordinal> (a StatefulSet pod's name), got ${JSON.stringify(nodeName)}`);
@@ -141,6 +145,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): NodeCon
     scribeRetain: integer('scribeRetain', raw('scribeRetain'), 1, 1_000_000),
     scribeRefreshMs: integer('scribeRefreshMs', raw('scribeRefreshMs'), 50, 3_600_000),
     store,
+    peerTransport,
     redisUrl: raw('redisUrl'),
     replicas,
     writeQuorum: writeQuorum === 0 ? Math.floor(replicas / 2) + 1 : writeQuorum,

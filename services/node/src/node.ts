@@ -64,7 +64,7 @@ export class PastryNode {
     this.self = { id: nodeId(config.nodeName, config.idScheme), address: config.advertiseAddress, name: config.nodeName };
     this.log = createLogger({ node: this.self.id, name: config.nodeName }, config.logLevel);
     this.telemetry = new Telemetry(this.self, { host: config.host, metricsPort: config.metricsPort }, this.log);
-    this.peers = new PeerPool(this.telemetry.rpc);
+    this.peers = new PeerPool(this.telemetry.rpc, config.peerTransport === 'frames');
     this.store = this.telemetry.instrumentStore(store ?? (config.store === 'redis' ? redisStore(config.redisUrl) : new MemoryStore()));
     this.overlay = new Overlay(this.self, new GrpcEnv(this.peers), config, this.log, this.telemetry.overlayHooks());
     this.telemetry.watchOverlay(this.overlay, () => this.ready);
@@ -87,6 +87,7 @@ export class PastryNode {
       peerService({ overlay: this.overlay, log: this.log, telemetry: this.telemetry.rpc, now: clock.now, rpcTimeoutMs: config.rpcTimeoutMs, selfId: this.self.id }),
       filesService({ files: this.files, log: this.log, telemetry: this.telemetry.rpc }),
       messagingService({ scribe: this.scribe, log: this.log, telemetry: this.telemetry.rpc }),
+      { frames: config.peerTransport === 'frames' },
     );
   }
 
@@ -102,7 +103,7 @@ export class PastryNode {
     await this.telemetry.start();
     await this.store.start();
     this.boundPort = await this.rpc.bind(this.config.host, this.config.port);
-    this.log.info('listening', { address: this.self.address, port: this.boundPort, store: this.store.kind });
+    this.log.info('listening', { address: this.self.address, port: this.boundPort, store: this.store.kind, peerTransport: this.config.peerTransport });
     let wasHealthy = this.store.healthy();
     this.healthTimer = setInterval(() => {
       const healthy = this.store.healthy();

@@ -1,7 +1,8 @@
 import { connectivityState, credentials, type Metadata } from '@grpc/grpc-js';
 import { LIMITS } from '../constants';
 import { NOOP_RPC_TELEMETRY, type RpcTelemetry } from '../telemetry/rpc-telemetry';
-import { PeerClient } from '../gen/pastry/v1/peer';
+import { PeerClient, PeerService } from '../gen/pastry/v1/peer';
+import { FrameChannel, frameCall } from '../transport/frames';
 import type { PeerCalls } from '../overlay/env';
 import { unaryCall, type UnaryMethod } from './unary-call';
 
@@ -15,9 +16,16 @@ export interface CallContext {
 /** Calls peers by address over a pool of channels; every call has a deadline. */
 export class PeerPool {
   private readonly clients = new Map<string, PeerClient>();
+  private readonly channels = new Map<string, FrameChannel>();
 
-  /** `telemetry`: the owning node's (client metrics, trace context, hop timings). */
-  constructor(private readonly telemetry: RpcTelemetry = NOOP_RPC_TELEMETRY) {}
+  /**
+   * `telemetry`: the owning node's (client metrics, trace context, hop timings). `frames`:
+   * call peers over the framed transport (transport/frames.ts) instead of gRPC.
+   */
+  constructor(
+    private readonly telemetry: RpcTelemetry = NOOP_RPC_TELEMETRY,
+    private readonly frames = false,
+  ) {}
 
   client(address: string): PeerClient {
     let c = this.clients.get(address);
@@ -40,6 +48,8 @@ export class PeerPool {
 
   /** Drops a channel, e.g. after its peer was found dead. */
   drop(address: string): void {
+    this.channels.get(address)?.close();
+    this.channels.delete(address);
     const c = this.clients.get(address);
     if (c) {
       c.close();
@@ -54,6 +64,8 @@ export class PeerPool {
    * A connected channel stays: its peer answered slowly, not at the wrong place.
    */
   failed(address: string): void {
+    const f = this.channels.get(address);
+    if (f && !f.usable) this.channels.delete(address);
     const c = this.clients.get(address);
     if (c && c.getChannel().getConnectivityState(false) !== connectivityState.READY) this.drop(address);
   }
@@ -61,10 +73,19 @@ export class PeerPool {
   close(): void {
     for (const c of this.clients.values()) c.close();
     this.clients.clear();
+    for (const f of this.channels.values()) f.close();
+    this.channels.clear();
   }
 
   /** Calls one Peer method on the node at `address`. */
   call<M extends keyof PeerCalls>(address: string, method: M, request: PeerCalls[M][0], ctx: CallContext): Promise<PeerCalls[M][1]> {
+    if (this.frames) {
+      let channel = this.channels.get(address);
+      if (!channel) this.channels.set(address, (channel = new FrameChannel(address)));
+      const observer = this.telemetry.client(method, ctx.metadata);
+      const codec = (PeerService as unknown as Record<string, Parameters<typeof frameCall>[1]>)[method]!;
+      return frameCall(channel, codec, request, observer.metadata, ctx.deadline, (code, trailers) => observer.end(code, trailers));
+    }
     const c = this.client(address);
     const fn = (c[method] as unknown as UnaryMethod<PeerCalls[M][0], PeerCalls[M][1]>).bind(c);
     // Client metrics; the trace context goes out with the call, hop timings come back in trailers.

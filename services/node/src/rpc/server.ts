@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { LIMITS } from '../constants';
@@ -9,6 +10,7 @@ import { PeerService, type PeerServer } from '../gen/pastry/v1/peer';
 import { tolerantDefinition } from './malformed';
 import { HealthService } from './health';
 import { addLazyReflection } from './reflection';
+import { FRAME_MAGIC, FrameServer } from '../transport/frames';
 
 /** Health service names: '' and the API report readiness; 'liveness' only that the process runs. */
 export const HEALTH_READY_SERVICES = ['', 'pastry.v1.Dht', 'pastry.v1.Files', 'pastry.v1.Messaging'];
@@ -18,7 +20,11 @@ export class RpcServer {
   readonly server: Server;
   readonly health = new HealthService({ '': 'NOT_SERVING', 'pastry.v1.Dht': 'NOT_SERVING', 'pastry.v1.Files': 'NOT_SERVING', 'pastry.v1.Messaging': 'NOT_SERVING', liveness: 'SERVING' });
 
-  constructor(dht: DhtServer, peer: PeerServer, files: FilesServer, messaging: MessagingServer) {
+  /** With the framed peer transport: its server, and the listener that tells its connections from gRPC's. */
+  private readonly frames: FrameServer | undefined;
+  private listener: net.Server | undefined;
+
+  constructor(dht: DhtServer, peer: PeerServer, files: FilesServer, messaging: MessagingServer, options: { frames?: boolean } = {}) {
     this.server = new Server({
       'grpc.max_receive_message_length': LIMITS.maxGrpcMessageBytes,
       'grpc.max_send_message_length': LIMITS.maxGrpcMessageBytes,
@@ -26,6 +32,10 @@ export class RpcServer {
     // Undecodable requests reach the handlers as a marker and are answered INVALID_ARGUMENT.
     this.server.addService(tolerantDefinition(DhtService), dht);
     this.server.addService(tolerantDefinition(PeerService), peer);
+    if (options.frames) {
+      this.frames = new FrameServer();
+      this.frames.addService(tolerantDefinition(PeerService), peer);
+    }
     this.server.addService(tolerantDefinition(FilesService), files);
     this.server.addService(tolerantDefinition(MessagingService), messaging);
     this.health.addToServer(this.server);
@@ -42,13 +52,48 @@ export class RpcServer {
 
   /** Binds host:port; returns the bound port (useful with port 0). */
   bind(host: string, port: number): Promise<number> {
+    if (this.frames) return this.bindShared(host, port, this.frames);
     const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
     return new Promise((resolve, reject) => {
       this.server.bindAsync(address, ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
     });
   }
 
+  /**
+   * One port for both transports: a connection whose first bytes are FRAME_MAGIC is a framed
+   * peer connection, any other goes to gRPC (grpc-js's connection injector) with its bytes.
+   */
+  private bindShared(host: string, port: number, frames: FrameServer): Promise<number> {
+    const injector = this.server.createConnectionInjector(ServerCredentials.createInsecure());
+    const listener = net.createServer((socket) => {
+      let head = Buffer.alloc(0);
+      const onData = (chunk: Buffer): void => {
+        head = Buffer.concat([head, chunk]);
+        const n = Math.min(head.length, FRAME_MAGIC.length);
+        if (!head.subarray(0, n).equals(FRAME_MAGIC.subarray(0, n))) {
+          socket.off('data', onData);
+          socket.pause();
+          socket.unshift(head);
+          injector.injectConnection(socket);
+          return;
+        }
+        if (head.length < FRAME_MAGIC.length) return;
+        socket.off('data', onData);
+        frames.accept(socket, head.subarray(FRAME_MAGIC.length));
+      };
+      socket.on('data', onData);
+      socket.on('error', () => undefined);
+    });
+    this.listener = listener;
+    return new Promise((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen({ host, port }, () => resolve((listener.address() as net.AddressInfo).port));
+    });
+  }
+
   stop(graceMs: number): Promise<void> {
+    this.listener?.close();
+    this.frames?.close();
     return new Promise((resolve) => {
       const force = setTimeout(() => {
         this.server.forceShutdown();
