@@ -138,7 +138,7 @@ export async function startRedisFloor(host, port) {
 }
 
 /** Our ring: n node processes (and Redis sidecars with storage 'redis'), one client per pod. */
-export async function startRing(label, n, options, timeoutMs) {
+export async function startRing(label, n, options, timeoutMs, extraEnv = {}) {
   if (closing) throw new Error('the benchmark is stopping');
   const runDir = mkdtempSync(path.join(os.tmpdir(), 'pastry-bench-run-'));
   // The state file while the ring starts and runs; the pods we know once it is gone.
@@ -165,7 +165,7 @@ export async function startRing(label, n, options, timeoutMs) {
       }
     },
   });
-  const env = { ...process.env, PASTRY_LOG_LEVEL: 'warn', OTEL_SDK_DISABLED: 'true', OTEL_TRACES_EXPORTER: 'none' };
+  const env = { ...process.env, PASTRY_LOG_LEVEL: 'warn', OTEL_SDK_DISABLED: 'true', OTEL_TRACES_EXPORTER: 'none', ...extraEnv };
   const t0 = performance.now();
   const state = await cluster.clusterUp(n, { ...cluster.DEFAULT_CLUSTER, ...options, runDir }, timeoutMs, env);
   system.readyMs = performance.now() - t0;
