@@ -190,12 +190,12 @@ async function measureRun(system, r) {
 
 // ---- the benchmark --------------------------------------------------------------------------
 
-const COLORS = { grpc: '#7f7f7f', redis: '#bcbd22', mem: '#1f77b4', rds: '#2ca02c', frm: '#17becf', kad: '#d62728', hyp: '#9467bd' };
+const COLORS = { grpc: '#7f7f7f', redis: '#bcbd22', mem: '#1f77b4', rds: '#2ca02c', gpc: '#17becf', kad: '#d62728', hyp: '#9467bd' };
 
 const RING_SPECS = [
   ['mem', 'ours, memory store', () => startRing('ours, memory store', NODES, { subnet: opt.subnet, port: 7000, metricsPort: 9464, storage: 'memory' }, RING_TIMEOUT_MS)],
   ['rds', 'ours, Redis sidecars', () => startRing('ours, Redis sidecars', NODES, { subnet: opt.subnet, port: 7100, metricsPort: 9564, storage: 'redis' }, RING_TIMEOUT_MS)],
-  ['frm', 'ours, memory, frames', () => startRing('ours, memory, frames', NODES, { subnet: opt.subnet, port: 7300, metricsPort: 9764, storage: 'memory' }, RING_TIMEOUT_MS, { PASTRY_PEER_TRANSPORT: 'frames' })],
+  ['gpc', 'ours, memory, gRPC peers', () => startRing('ours, memory, gRPC peers', NODES, { subnet: opt.subnet, port: 7300, metricsPort: 9764, storage: 'memory' }, RING_TIMEOUT_MS, { PASTRY_PEER_TRANSPORT: 'grpc' })],
   ['kad', 'kad-dht (js-libp2p)', () => startKad(NODES, RING_TIMEOUT_MS)],
   ['hyp', 'Hyperswarm DHT (hyperdht)', () => startHyperdht(NODES, RING_TIMEOUT_MS)],
 ].filter(([key]) => (WITH_KAD || key !== 'kad') && (WITH_HYPER || key !== 'hyp'));
@@ -217,9 +217,9 @@ async function idleCpuPerNode(pids) {
  * The last round's systems stay up, frozen (SIGSTOP), for the latency and throughput runs.
  */
 async function bootstrapSamples() {
-  const samples = { mem: [], rds: [], frm: [], kad: [], hyp: [] };
-  const idleRss = { mem: [], rds: [], rdsSidecar: [], frm: [], kad: [], hyp: [] };
-  const idleCpu = { mem: [], rds: [], frm: [], kad: [], hyp: [] };
+  const samples = { mem: [], rds: [], gpc: [], kad: [], hyp: [] };
+  const idleRss = { mem: [], rds: [], rdsSidecar: [], gpc: [], kad: [], hyp: [] };
+  const idleCpu = { mem: [], rds: [], gpc: [], kad: [], hyp: [] };
   const tables = [];
   const hypTables = [];
   let hypUnsettled = 0;
@@ -409,7 +409,7 @@ async function main() {
   // round trips at the echo server's plus the echo client's.
   const echoServer = (run) => run.tputGet.systemCpuMs;
   const echoTrip = (run) => run.tputGet.systemCpuMs + run.tputGet.driverCpuMs;
-  const floorRows = ['mem', 'rds', 'frm'].filter((k) => by[k]).flatMap((k) => {
+  const floorRows = ['mem', 'rds', 'gpc'].filter((k) => by[k]).flatMap((k) => {
     const perRun = (pick) => median(runsOf(k).map((run, i) => pick(run, runsOf('grpc')[i])));
     const getSides = (run) => 1 + 2 * run.seqGet.hops;
     const putSides = (run) => 1 + 2 * run.seqPut.hops + 4;
@@ -437,13 +437,13 @@ async function main() {
 
   print(`### 2. Our ring: hops, readiness, memory`);
   print();
-  const RINGS = ['mem', 'rds', 'frm'];
+  const RINGS = ['mem', 'rds', 'gpc'];
   const hopStats = (h) => ({ mean: mean(h), max: Math.max(...h) });
   const r16 = hopStats(route16.hops);
   const r64 = route64 ? hopStats(route64.hops) : undefined;
   print(
     markdownTable(
-      ['measure', 'memory store', 'Redis sidecars', 'memory store, frames'],
+      ['measure', 'memory store', 'Redis sidecars', 'memory store, gRPC peers'],
       [
         ['mean hops of put (from PutResponse.hops)', ...RINGS.map((k) => fmt(med(k, (r) => r.seqPut.hops)))],
         ['mean hops of get (from GetResponse.hops)', ...RINGS.map((k) => fmt(med(k, (r) => r.seqGet.hops)))],
@@ -517,7 +517,7 @@ async function main() {
     { head: 'ours (memory) ÷ gRPC echo', a: 'mem', b: 'grpc', digits: 1 },
     { head: 'ours (memory) ÷ Redis', a: 'mem', b: 'redis', digits: 1 },
     { head: 'ours (Redis) ÷ ours (memory)', a: 'rds', b: 'mem', digits: 2 },
-    { head: 'ours (frames) ÷ ours (memory)', a: 'frm', b: 'mem', digits: 2 },
+    { head: 'ours (gRPC peers) ÷ ours (memory)', a: 'gpc', b: 'mem', digits: 2 },
     ...peers.map((p) => ({ head: `${p.key === 'kad' ? 'kad-dht' : 'hyperdht'} ÷ ours (memory)`, a: p.key, b: 'mem', digits: 1, peer: true })),
   ];
   const row = (label, pick, digits) => [label, ...cols.map((c) => fmt(ratio(c.a, c.b, pick), digits ?? c.digits))];

@@ -71,7 +71,7 @@ export const SETTINGS = {
   scribeRefreshMs: { env: 'PASTRY_SCRIBE_REFRESH_MS', default: '2000', help: 'messaging: how often a tree node tells its parent it is there (silent for 3 periods: dropped)' },
   capacityBytes: { env: 'PASTRY_CAPACITY_BYTES', default: '0', help: 'value bytes this node stores at most (0: no limit); a full node refuses new objects with RESOURCE_EXHAUSTED' },
   store: { env: 'PASTRY_STORE', default: 'memory', help: 'memory (embedded) or redis' },
-  peerTransport: { env: 'PASTRY_PEER_TRANSPORT', default: 'grpc', help: 'how nodes call each other: grpc, or frames (framed TCP on the same port; every node of a ring must use the same)' },
+  peerTransport: { env: 'PASTRY_PEER_TRANSPORT', default: 'frames', help: 'how this node calls its peers: frames (length-prefixed frames over TCP on the same port) or grpc; every node serves both' },
   redisUrl: { env: 'PASTRY_REDIS_URL', default: 'redis://127.0.0.1:6379', help: 'the Redis sidecar' },
   replicas: { env: 'PASTRY_REPLICAS', default: '3', help: 'k, copies of each object' },
   writeQuorum: { env: 'PASTRY_WRITE_QUORUM', default: '0', help: 'replicas that must confirm a write; 0 means a majority of k' },

@@ -87,7 +87,6 @@ export class PastryNode {
       peerService({ overlay: this.overlay, log: this.log, telemetry: this.telemetry.rpc, now: clock.now, rpcTimeoutMs: config.rpcTimeoutMs, selfId: this.self.id }),
       filesService({ files: this.files, log: this.log, telemetry: this.telemetry.rpc }),
       messagingService({ scribe: this.scribe, log: this.log, telemetry: this.telemetry.rpc }),
-      { frames: config.peerTransport === 'frames' },
     );
   }
 

@@ -1,5 +1,6 @@
 import net from 'node:net';
-import { Metadata, status, type ServerUnaryCall, type ServiceError, type sendUnaryData } from '@grpc/grpc-js';
+import { Metadata, Server, ServerCredentials, status, type ServerUnaryCall, type ServiceError, type sendUnaryData } from '@grpc/grpc-js';
+import { PeerPool } from '../../../services/node/src/rpc/peer-client';
 import { PeerService, type DirectRequest, type DirectResponse } from '../../../services/node/src/gen/pastry/v1/peer';
 import { tolerantDefinition } from '../../../services/node/src/rpc/malformed';
 import { FRAME_MAGIC, FrameChannel, frameCall, FrameServer } from '../../../services/node/src/transport/frames';
@@ -135,5 +136,27 @@ describe('the framed peer transport', () => {
     expect(error.code).toBe(status.UNAVAILABLE);
     expect(Date.now() - t0).toBeLessThan(1000);
     expect(channel.usable).toBe(false);
+  });
+
+  it('a peer that speaks only gRPC (an older node) is called over gRPC instead, the first call included', async () => {
+    const server = new Server();
+    const served: string[] = [];
+    server.addService(tolerantDefinition(PeerService), {
+      direct: ((call, callback) => {
+        served.push(call.request.app);
+        callback(null, { payload: call.request.payload });
+      }) as Handler,
+    });
+    const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+    closers.push(() => server.forceShutdown());
+    const pool = new PeerPool(undefined, true);
+    closers.push(() => pool.close());
+    const address = `127.0.0.1:${port}`;
+    const first = await pool.call(address, 'direct', request(Buffer.from('one'), 'a'), { deadline: Date.now() + 5000 });
+    const second = await pool.call(address, 'direct', request(Buffer.from('two'), 'b'), { deadline: Date.now() + 5000 });
+    expect(Buffer.from(first.payload).toString()).toBe('one');
+    expect(Buffer.from(second.payload).toString()).toBe('two');
+    // Each served once: the framed attempt reached no handler.
+    expect(served).toEqual(['a', 'b']);
   });
 });

@@ -2,7 +2,7 @@ import { connectivityState, credentials, type Metadata } from '@grpc/grpc-js';
 import { LIMITS } from '../constants';
 import { NOOP_RPC_TELEMETRY, type RpcTelemetry } from '../telemetry/rpc-telemetry';
 import { PeerClient, PeerService } from '../gen/pastry/v1/peer';
-import { FrameChannel, frameCall } from '../transport/frames';
+import { FrameChannel, NotFramedError, frameCall } from '../transport/frames';
 import type { PeerCalls } from '../overlay/env';
 import { unaryCall, type UnaryMethod } from './unary-call';
 
@@ -13,14 +13,21 @@ export interface CallContext {
   metadata?: Metadata;
 }
 
+/** How long a peer that does not speak frames is called over gRPC before frames are tried again. */
+export const GRPC_ONLY_MS = 60_000;
+
 /** Calls peers by address over a pool of channels; every call has a deadline. */
 export class PeerPool {
   private readonly clients = new Map<string, PeerClient>();
   private readonly channels = new Map<string, FrameChannel>();
+  /** Peers found not to speak frames (older nodes), called over gRPC until the time given. */
+  private readonly grpcOnly = new Map<string, number>();
 
   /**
    * `telemetry`: the owning node's (client metrics, trace context, hop timings). `frames`:
-   * call peers over the framed transport (transport/frames.ts) instead of gRPC.
+   * call peers over the framed transport (transport/frames.ts) rather than gRPC; a peer that
+   * does not speak it is called over gRPC for GRPC_ONLY_MS, then tried again (it may have
+   * been upgraded).
    */
   constructor(
     private readonly telemetry: RpcTelemetry = NOOP_RPC_TELEMETRY,
@@ -48,6 +55,7 @@ export class PeerPool {
 
   /** Drops a channel, e.g. after its peer was found dead. */
   drop(address: string): void {
+    this.grpcOnly.delete(address);
     this.channels.get(address)?.close();
     this.channels.delete(address);
     const c = this.clients.get(address);
@@ -79,13 +87,32 @@ export class PeerPool {
 
   /** Calls one Peer method on the node at `address`. */
   call<M extends keyof PeerCalls>(address: string, method: M, request: PeerCalls[M][0], ctx: CallContext): Promise<PeerCalls[M][1]> {
-    if (this.frames) {
+    if (this.frames && !this.isGrpcOnly(address)) {
       let channel = this.channels.get(address);
       if (!channel) this.channels.set(address, (channel = new FrameChannel(address)));
       const observer = this.telemetry.client(method, ctx.metadata);
       const codec = (PeerService as unknown as Record<string, Parameters<typeof frameCall>[1]>)[method]!;
-      return frameCall(channel, codec, request, observer.metadata, ctx.deadline, (code, trailers) => observer.end(code, trailers));
+      return frameCall<PeerCalls[M][1]>(channel, codec, request, observer.metadata, ctx.deadline, (code, trailers) => observer.end(code, trailers)).catch((error: unknown) => {
+        if (!(error instanceof NotFramedError)) throw error;
+        // Never served: made again over gRPC.
+        this.grpcOnly.set(address, Date.now() + GRPC_ONLY_MS);
+        this.channels.get(address)?.close();
+        this.channels.delete(address);
+        return this.grpcCall(address, method, request, ctx);
+      });
     }
+    return this.grpcCall(address, method, request, ctx);
+  }
+
+  private isGrpcOnly(address: string): boolean {
+    const until = this.grpcOnly.get(address);
+    if (until === undefined) return false;
+    if (until > Date.now()) return true;
+    this.grpcOnly.delete(address);
+    return false;
+  }
+
+  private grpcCall<M extends keyof PeerCalls>(address: string, method: M, request: PeerCalls[M][0], ctx: CallContext): Promise<PeerCalls[M][1]> {
     const c = this.client(address);
     const fn = (c[method] as unknown as UnaryMethod<PeerCalls[M][0], PeerCalls[M][1]>).bind(c);
     // Client metrics; the trace context goes out with the call, hop timings come back in trailers.

@@ -20,11 +20,15 @@ export class RpcServer {
   readonly server: Server;
   readonly health = new HealthService({ '': 'NOT_SERVING', 'pastry.v1.Dht': 'NOT_SERVING', 'pastry.v1.Files': 'NOT_SERVING', 'pastry.v1.Messaging': 'NOT_SERVING', liveness: 'SERVING' });
 
-  /** With the framed peer transport: its server, and the listener that tells its connections from gRPC's. */
-  private readonly frames: FrameServer | undefined;
+  /**
+   * The framed peer transport's server, and the listener that tells its connections from
+   * gRPC's. Every node serves both, whichever its own calls use, so a ring can change
+   * PASTRY_PEER_TRANSPORT one pod at a time.
+   */
+  private readonly frames = new FrameServer();
   private listener: net.Server | undefined;
 
-  constructor(dht: DhtServer, peer: PeerServer, files: FilesServer, messaging: MessagingServer, options: { frames?: boolean } = {}) {
+  constructor(dht: DhtServer, peer: PeerServer, files: FilesServer, messaging: MessagingServer) {
     this.server = new Server({
       'grpc.max_receive_message_length': LIMITS.maxGrpcMessageBytes,
       'grpc.max_send_message_length': LIMITS.maxGrpcMessageBytes,
@@ -32,10 +36,7 @@ export class RpcServer {
     // Undecodable requests reach the handlers as a marker and are answered INVALID_ARGUMENT.
     this.server.addService(tolerantDefinition(DhtService), dht);
     this.server.addService(tolerantDefinition(PeerService), peer);
-    if (options.frames) {
-      this.frames = new FrameServer();
-      this.frames.addService(tolerantDefinition(PeerService), peer);
-    }
+    this.frames.addService(tolerantDefinition(PeerService), peer);
     this.server.addService(tolerantDefinition(FilesService), files);
     this.server.addService(tolerantDefinition(MessagingService), messaging);
     this.health.addToServer(this.server);
@@ -51,19 +52,13 @@ export class RpcServer {
   }
 
   /** Binds host:port; returns the bound port (useful with port 0). */
-  bind(host: string, port: number): Promise<number> {
-    if (this.frames) return this.bindShared(host, port, this.frames);
-    const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-    return new Promise((resolve, reject) => {
-      this.server.bindAsync(address, ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
-    });
-  }
-
   /**
-   * One port for both transports: a connection whose first bytes are FRAME_MAGIC is a framed
-   * peer connection, any other goes to gRPC (grpc-js's connection injector) with its bytes.
+   * Binds host:port and returns the bound port (useful with port 0). One port for both
+   * transports: a connection whose first bytes are FRAME_MAGIC is a framed peer connection,
+   * any other goes to gRPC (grpc-js's connection injector) with its bytes.
    */
-  private bindShared(host: string, port: number, frames: FrameServer): Promise<number> {
+  bind(host: string, port: number): Promise<number> {
+    const frames = this.frames;
     const injector = this.server.createConnectionInjector(ServerCredentials.createInsecure());
     const listener = net.createServer((socket) => {
       let head = Buffer.alloc(0);
@@ -93,7 +88,7 @@ export class RpcServer {
 
   stop(graceMs: number): Promise<void> {
     this.listener?.close();
-    this.frames?.close();
+    this.frames.close();
     return new Promise((resolve) => {
       const force = setTimeout(() => {
         this.server.forceShutdown();

@@ -13,8 +13,20 @@ import { LIMITS } from '../constants';
  *   request:  u32 deadline (ms from now), u16 method length, method path, metadata, payload
  *   response: u32 status code, u16 details length, details, trailers, payload
  * metadata: u16 pairs, each u16 key length, key, u32 value length, value (`-bin` keys raw bytes).
+ *
+ * The server answers a framed connection with FRAME_MAGIC before anything else. A server that
+ * does not speak frames (an older node: plain gRPC) answers with HTTP/2 bytes instead, and the
+ * calls sent on that connection fail with NotFramedError, which no server has seen: the caller
+ * makes them again over gRPC.
  */
 export const FRAME_MAGIC = Buffer.from('PSTRFRM1');
+
+/** The peer at the other end does not speak frames; the call was not served and can go over gRPC. */
+export class NotFramedError extends Error {
+  constructor(readonly address: string) {
+    super(`${address} does not speak the framed peer transport`);
+  }
+}
 const REQUEST = 1;
 const RESPONSE = 2;
 const MAX_FRAME = LIMITS.maxGrpcMessageBytes + 64 * 1024;
@@ -153,6 +165,7 @@ export class FrameServer {
   accept(socket: net.Socket, rest: Buffer): void {
     this.sockets.add(socket);
     socket.setNoDelay(true);
+    socket.write(FRAME_MAGIC);
     const writer = new Writer(socket);
     const reader = new Reader((kind, id, body) => {
       if (kind === REQUEST) this.serve(writer, id, body);
@@ -216,7 +229,7 @@ export class FrameServer {
 
 interface Pending {
   resolve(value: { code: number; details: string; trailers: Metadata; payload: Buffer }): void;
-  reject(error: ServiceError): void;
+  reject(error: ServiceError | NotFramedError): void;
   deadline: number;
   sent: number;
   socket: net.Socket;
@@ -282,6 +295,8 @@ export class FrameChannel {
     this.socket = socket;
     this.writer = new Writer(socket);
     socket.write(FRAME_MAGIC);
+    // The server's greeting: FRAME_MAGIC, or other bytes from a server that does not speak frames.
+    let greeting = Buffer.alloc(0);
     const reader = new Reader((kind, id, body) => {
       if (kind !== RESPONSE) return;
       const p = this.pending.get(id);
@@ -295,6 +310,19 @@ export class FrameChannel {
     });
     this.heard = Date.now();
     socket.on('data', (chunk: Buffer) => {
+      // The greeting alone does not count as hearing from the peer: only its answers do.
+      if (greeting.length < FRAME_MAGIC.length) {
+        greeting = Buffer.concat([greeting, chunk]);
+        const n = Math.min(greeting.length, FRAME_MAGIC.length);
+        if (!greeting.subarray(0, n).equals(FRAME_MAGIC.subarray(0, n))) {
+          this.fail(new NotFramedError(this.address), socket);
+          socket.destroy();
+          return;
+        }
+        if (greeting.length < FRAME_MAGIC.length) return;
+        chunk = greeting.subarray(FRAME_MAGIC.length);
+        if (chunk.length === 0) return;
+      }
       this.heard = Date.now();
       try {
         reader.push(chunk);
@@ -310,7 +338,7 @@ export class FrameChannel {
   }
 
   /** Fails the calls in flight (on `socket` only, when given: a new connection's calls go on). */
-  private fail(error: ServiceError, socket?: net.Socket): void {
+  private fail(error: ServiceError | NotFramedError, socket?: net.Socket): void {
     for (const [id, p] of this.pending) {
       if (socket && p.socket !== socket) continue;
       this.pending.delete(id);
@@ -347,6 +375,7 @@ export async function frameCall<Res>(channel: FrameChannel, codec: MethodCodec, 
   try {
     answer = await channel.call(codec.path, codec.requestSerialize(request), metadata, deadline);
   } catch (error) {
+    if (error instanceof NotFramedError) throw error;
     const e = error as ServiceError;
     observe?.(e.code, e.metadata);
     throw e;
