@@ -38,6 +38,7 @@ const { values: opt } = parseArgs({
     concurrency: { type: 'string', default: '64' },
     nodes: { type: 'string', default: '16' },
     'big-nodes': { type: 'string', default: '64' },
+    joins: { type: 'string', default: '3' },
     'route-keys': { type: 'string', default: '1000' },
     'value-bytes': { type: 'string', default: '256' },
     subnet: { type: 'string', default: '127.0.40' },
@@ -58,6 +59,7 @@ const SECONDS = Number(opt.seconds);
 const CONCURRENCY = Number(opt.concurrency);
 const NODES = Number(opt.nodes);
 const BIG = Number(opt['big-nodes']);
+const JOINS = Number(opt.joins);
 const ROUTE_KEYS = Number(opt['route-keys']);
 const VALUE = Buffer.alloc(Number(opt['value-bytes']), 0x61);
 const RING_TIMEOUT_MS = 180_000;
@@ -331,6 +333,7 @@ async function main() {
   let bigReadyMs;
   let bigRss;
   let bigError;
+  const joins = [];
   if (BIG > 0) {
     log(`starting ${BIG} nodes for route() hops`);
     let big;
@@ -340,6 +343,13 @@ async function main() {
       log(`${BIG} nodes ready in ${fmt(bigReadyMs / 1000)} s; route() over ${ROUTE_KEYS} keys`);
       route64 = await routeHops(big, ROUTE_KEYS);
       bigRss = median(big.rss().nodes);
+      // One pod at a time joins the running ring, the ring idle in between.
+      for (let j = 0; j < JOINS; j++) {
+        await new Promise((r) => setTimeout(r, 2_000));
+        const joined = await big.join(60_000);
+        joins.push(joined);
+        log(`${joined.name} joined: ready in ${fmt(joined.readyMs)} ms, every leaf set exact in ${fmt(joined.exactMs)} ms`);
+      }
     } catch (error) {
       if (stopping) throw error;
       bigError = error.message.split('\n')[0];
@@ -474,6 +484,13 @@ async function main() {
   );
   print();
   if (bigRss !== undefined) print(`RSS per node on the ${BIG}-node ring: ${fmt(bigRss, 1)} MiB (median).`);
+  if (joins.length > 0) {
+    const list = (pick) => joins.map((j) => fmt(pick(j), 0)).join(', ');
+    print(
+      `One pod at a time joining the running ${BIG}-node ring (${joins.length} joins, from the process's spawn): ready (joined) in ${fmt(median(joins.map((j) => j.readyMs)), 0)} ms median (${list((j) => j.readyMs)}); ` +
+        `every leaf set of the ring exact again in ${fmt(median(joins.map((j) => j.exactMs)), 0)} ms median (${list((j) => j.exactMs)}).`,
+    );
+  }
   if (bigError) print(`The ${BIG}-node ring failed: ${bigError}`);
   print();
 

@@ -167,7 +167,8 @@ export async function startRing(label, n, options, timeoutMs, extraEnv = {}) {
   });
   const env = { ...process.env, PASTRY_LOG_LEVEL: 'warn', OTEL_SDK_DISABLED: 'true', OTEL_TRACES_EXPORTER: 'none', ...extraEnv };
   const t0 = performance.now();
-  const state = await cluster.clusterUp(n, { ...cluster.DEFAULT_CLUSTER, ...options, runDir }, timeoutMs, env);
+  const clusterOptions = { ...cluster.DEFAULT_CLUSTER, ...options, runDir };
+  const state = await cluster.clusterUp(n, clusterOptions, timeoutMs, env);
   system.readyMs = performance.now() - t0;
   system.pods = state.pods;
   system.clients = state.pods.map((p) => new client.PastryClient(p.address, 10_000));
@@ -181,6 +182,32 @@ export async function startRing(label, n, options, timeoutMs, extraEnv = {}) {
   system.route = async (i, key) => (await at(i).route(key)).hops.length;
   system.rss = () => ({ nodes: state.pods.map((p) => rssMiB(p.pid)), sidecars: state.pods.filter((p) => p.redis).map((p) => rssMiB(p.redis.pid)) });
   system.nodePids = () => state.pods.map((p) => p.pid);
+  /**
+   * One more pod joins the running ring: ms from its spawn until it reports ready (joined),
+   * and until every leaf set of the ring is exact again.
+   */
+  system.join = async (joinTimeoutMs) => {
+    const ordinal = Math.max(...state.pods.map((p) => p.ordinal)) + 1;
+    const t = performance.now();
+    const pod = cluster.startPod(state, ordinal, clusterOptions, env);
+    let readyMs;
+    while (readyMs === undefined) {
+      if (performance.now() - t > joinTimeoutMs) throw new Error(`${pod.name} was not ready within ${joinTimeoutMs} ms`);
+      // A fresh client each time: a grpc-js channel refused before the node listens waits out
+      // its reconnect backoff (about a second), which is not the node's join.
+      const c = new client.PastryClient(pod.address, 1_000);
+      const st = await c.status(1_000).catch(() => undefined);
+      c.close();
+      if (st?.ready) readyMs = performance.now() - t;
+      else await new Promise((r) => setTimeout(r, 10));
+    }
+    const running = state.pods.filter((p) => cluster.isRunning(p.pid));
+    while ((await cluster.ringProblem(running, state.leafSetSize)) !== '') {
+      if (performance.now() - t > joinTimeoutMs) throw new Error(`the ring was not exact within ${joinTimeoutMs} ms of ${pod.name}'s start`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return { name: pod.name, readyMs, exactMs: performance.now() - t };
+  };
   const allPids = () => state.pods.flatMap((p) => [p.pid, ...(p.redis ? [p.redis.pid] : [])]);
   system.pids = allPids;
   system.pause = () => signalAll(allPids(), 'SIGSTOP');
