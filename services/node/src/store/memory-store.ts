@@ -1,16 +1,40 @@
 import type { Id } from '../core/id';
-import { SortedIds } from './sorted-ids';
+import { readMeta, readShort, skipShort, metaLength, shortLength, writeMeta, writeShort, type ObjectMeta } from './record';
+import { SortedIds, SortedMap } from './sorted-ids';
 import type { RangeOptions, Store, StoredObject, StoreUsage } from './store';
 import { LeafTable, type LeafDigest } from './tree';
 
+/** Slabs the small records are packed into; a location is slab × SLAB_BYTES + offset. */
+const SLAB_BYTES = 64 * 1024;
+/** Records larger than this get a buffer of their own instead of a place in a slab. */
+const OWN_BUFFER_BYTES = 8 * 1024;
+/** Emptied slabs kept for reuse rather than given back to the allocator. */
+const SPARE_SLABS = 2;
+
+interface Slab {
+  buf: Buffer;
+  /** Bytes written from the start; records are laid end to end. */
+  used: number;
+  /** Bytes of records still current. */
+  live: number;
+}
+
 /**
- * The embedded default: a map plus a sorted index of the GUIDs for range reads, the hash
- * tree's leaves, and the tombstones by GUID for their collection.
+ * The embedded default. Each object is one packed record (length, GUID, metadata as in
+ * record.ts, value) in 64 KiB slabs, found through one index sorted by GUID that serves
+ * lookups and range reads alike: an object costs its bytes, its GUID's string and an index
+ * slot, not a JavaScript object, three strings, a Buffer and a hash-table entry besides
+ * (under 300 bytes beyond the value instead of 560). A slab that falls to half live is
+ * compacted: its current records move to the slab being filled. The hash tree's leaves and
+ * the tombstones by GUID are kept as objects are written.
  */
 export class MemoryStore implements Store {
   readonly kind = 'memory';
-  private readonly objects = new Map<Id, StoredObject>();
-  private readonly keys = new SortedIds();
+  /** Where each object's record is, in GUID order: a slab location, or its own buffer for a large one. */
+  private readonly objects = new SortedMap<number | Buffer>();
+  private readonly slabs: (Slab | undefined)[] = [];
+  private readonly spare: Buffer[] = [];
+  private filling = -1;
   private live = { objects: 0, bytes: 0 };
   private readonly tree = new LeafTable();
   private readonly dead = new Map<Id, number>();
@@ -24,35 +48,37 @@ export class MemoryStore implements Store {
   }
 
   async get(guid: Id): Promise<StoredObject | undefined> {
-    const o = this.objects.get(guid);
-    return o && copy(o);
+    const at = this.objects.get(guid);
+    return at === undefined ? undefined : this.decode(guid, at, true);
   }
 
   async put(object: StoredObject): Promise<void> {
     const old = this.objects.get(object.guid);
-    if (!old) this.keys.insert(object.guid);
-    this.tally(old, -1);
-    this.objects.set(object.guid, copy(object));
-    this.tally(object, 1);
+    if (old !== undefined) this.tally(object.guid, this.decode(object.guid, old, false), -1);
+    // The new record is in place before the old one's room is freed: freeing may compact
+    // the old slab, which moves whatever the map still points at.
+    this.objects.set(object.guid, this.write(object));
+    if (old !== undefined) this.release(old);
+    this.tally(object.guid, object, 1);
   }
 
   async delete(guid: Id): Promise<boolean> {
     const old = this.objects.get(guid);
-    if (!old) return false;
+    if (old === undefined) return false;
+    this.tally(guid, this.decode(guid, old, false), -1);
     this.objects.delete(guid);
-    this.tally(old, -1);
-    this.keys.delete(guid);
+    this.release(old);
     return true;
   }
 
   async range(from: Id, to: Id, limit: number, options: RangeOptions = {}): Promise<StoredObject[]> {
     const out: StoredObject[] = [];
+    const values = options.values !== false;
     const collect = (start: Id, end: Id): void => {
       if (out.length >= limit) return;
-      this.keys.walk(start, (id) => {
+      this.objects.walk(start, (id, at) => {
         if (id > end) return false;
-        const o = this.objects.get(id)!;
-        out.push(options.values === false ? { ...o, value: Buffer.alloc(0) } : copy(o));
+        out.push(this.decode(id, at, values));
         return out.length < limit;
       });
     };
@@ -82,7 +108,7 @@ export class MemoryStore implements Store {
       .filter(([, createdAt]) => createdAt <= before)
       .sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1))
       .slice(0, limit)
-      .map(([guid]) => ({ ...this.objects.get(guid)!, value: Buffer.alloc(0) }));
+      .map(([guid]) => this.decode(guid, this.objects.get(guid)!, false));
   }
 
   async diverted(after: Id | undefined, limit: number): Promise<StoredObject[]> {
@@ -90,29 +116,115 @@ export class MemoryStore implements Store {
     if (limit <= 0) return out;
     this.pointers.walk(after ?? '', (id) => {
       if (id === after) return true;
-      out.push({ ...this.objects.get(id)!, value: Buffer.alloc(0) });
+      out.push(this.decode(id, this.objects.get(id)!, false));
       return out.length < limit;
     });
     return out;
   }
 
-  private tally(o: StoredObject | undefined, sign: 1 | -1): void {
-    if (!o) return;
-    this.tree.apply(o, sign);
+  /** Bytes held in slabs and own buffers, live or not (tests, benchmarks). */
+  footprint(): { slabs: number; slabBytes: number; liveBytes: number } {
+    const slabs = this.slabs.filter((s): s is Slab => s !== undefined);
+    return { slabs: slabs.length, slabBytes: slabs.length * SLAB_BYTES, liveBytes: slabs.reduce((n, s) => n + s.live, 0) };
+  }
+
+  private tally(guid: Id, o: ObjectMeta, sign: 1 | -1): void {
+    this.tree.apply({ guid, version: o.version, writer: o.writer, tombstone: o.tombstone }, sign);
     if (o.divertedTo) {
-      if (sign > 0) this.pointers.insert(o.guid);
-      else this.pointers.delete(o.guid);
+      if (sign > 0) this.pointers.insert(guid);
+      else this.pointers.delete(guid);
     }
     if (o.tombstone) {
-      if (sign > 0) this.dead.set(o.guid, o.createdAt);
-      else this.dead.delete(o.guid);
+      if (sign > 0) this.dead.set(guid, o.createdAt);
+      else this.dead.delete(guid);
       return;
     }
     this.live.objects += sign;
     if (!o.divertedTo) this.live.bytes += sign * o.size;
   }
-}
 
-function copy(o: StoredObject): StoredObject {
-  return { ...o, value: Buffer.from(o.value) };
+  /** Packs `o` as [u32 length][GUID][metadata][value] where it fits; returns its location. */
+  private write(o: StoredObject): number | Buffer {
+    const length = 4 + shortLength(o.guid) + metaLength(o) + o.value.length;
+    if (length > OWN_BUFFER_BYTES) {
+      const own = Buffer.allocUnsafeSlow(length);
+      this.pack(o, own, 0, length);
+      return own;
+    }
+    let slab = this.slabs[this.filling];
+    if (!slab || slab.used + length > SLAB_BYTES) slab = this.slabs[this.newSlab()]!;
+    const at = slab.used;
+    this.pack(o, slab.buf, at, length);
+    slab.used += length;
+    slab.live += length;
+    return this.filling * SLAB_BYTES + at;
+  }
+
+  private pack(o: StoredObject, target: Buffer, at: number, length: number): void {
+    target.writeUInt32BE(length, at);
+    const end = writeMeta(o, target, writeShort(o.guid, target, at + 4));
+    o.value.copy(target, end);
+  }
+
+  private newSlab(): number {
+    let index = this.slabs.indexOf(undefined);
+    if (index < 0) index = this.slabs.length;
+    this.slabs[index] = { buf: this.spare.pop() ?? Buffer.allocUnsafeSlow(SLAB_BYTES), used: 0, live: 0 };
+    this.filling = index;
+    return index;
+  }
+
+  /** Frees a record's room; a slab left half live has its current records moved out. */
+  private release(at: number | Buffer): void {
+    if (typeof at !== 'number') return;
+    const index = Math.floor(at / SLAB_BYTES);
+    const slab = this.slabs[index]!;
+    slab.live -= slab.buf.readUInt32BE(at - index * SLAB_BYTES);
+    if (index === this.filling) return;
+    if (slab.live === 0) this.dropSlab(index);
+    else if (slab.live * 2 < slab.used) this.compact(index);
+  }
+
+  private compact(index: number): void {
+    const slab = this.slabs[index]!;
+    for (let offset = 0; offset < slab.used; ) {
+      const length = slab.buf.readUInt32BE(offset);
+      const [guid] = readShort(slab.buf, offset + 4);
+      const location = index * SLAB_BYTES + offset;
+      if (this.objects.get(guid) === location) {
+        let target = this.slabs[this.filling];
+        if (!target || target.used + length > SLAB_BYTES) target = this.slabs[this.newSlab()]!;
+        slab.buf.copy(target.buf, target.used, offset, offset + length);
+        this.objects.set(guid, this.filling * SLAB_BYTES + target.used);
+        target.used += length;
+        target.live += length;
+      }
+      offset += length;
+    }
+    this.dropSlab(index);
+  }
+
+  private dropSlab(index: number): void {
+    const slab = this.slabs[index]!;
+    if (this.spare.length < SPARE_SLABS) this.spare.push(slab.buf);
+    this.slabs[index] = undefined;
+    while (this.slabs.length > 0 && this.slabs[this.slabs.length - 1] === undefined) this.slabs.pop();
+  }
+
+  private decode(guid: Id, at: number | Buffer, values: boolean): StoredObject {
+    let buf: Buffer;
+    let offset: number;
+    if (typeof at === 'number') {
+      const index = Math.floor(at / SLAB_BYTES);
+      buf = this.slabs[index]!.buf;
+      offset = at - index * SLAB_BYTES;
+    } else {
+      buf = at;
+      offset = 0;
+    }
+    const end = offset + buf.readUInt32BE(offset);
+    const [meta, valueAt] = readMeta(buf, skipShort(buf, offset + 4));
+    // A copy: the record may move when its slab is compacted.
+    return { guid, value: values ? Buffer.from(buf.subarray(valueAt, end)) : Buffer.alloc(0), ...meta };
+  }
 }

@@ -47,25 +47,35 @@ export function xorInto(target: Buffer, h: Buffer): void {
   for (let i = 0; i < DIGEST_BYTES; i++) target[i]! ^= h[i]!;
 }
 
-/** In-memory upkeep of the leaf digests, for a store that keeps its tree in process. */
+/**
+ * In-memory upkeep of the leaf digests, for a store that keeps its tree in process: one
+ * buffer of digests and one array of counts, a fixed 80 KiB, rather than an object and a
+ * Buffer per leaf.
+ */
 export class LeafTable {
-  private readonly leaves = new Map<number, LeafDigest>();
+  private readonly digests = Buffer.alloc(LEAVES * DIGEST_BYTES);
+  private readonly counts = new Float64Array(LEAVES);
 
   /** Accounts `o` in (+1) or out (-1) of its bucket. */
   apply(o: ItemKey, sign: 1 | -1): void {
     const leaf = leafOf(o.guid);
-    let entry = this.leaves.get(leaf);
-    if (!entry) this.leaves.set(leaf, (entry = { digest: Buffer.alloc(DIGEST_BYTES), count: 0 }));
-    xorInto(entry.digest, itemHash(o));
-    entry.count += sign;
-    if (entry.count === 0) this.leaves.delete(leaf);
+    const h = itemHash(o);
+    const base = leaf * DIGEST_BYTES;
+    for (let i = 0; i < DIGEST_BYTES; i++) this.digests[base + i]! ^= h[i]!;
+    this.counts[leaf]! += sign;
   }
 
   snapshot(): Map<number, LeafDigest> {
-    return new Map([...this.leaves].map(([k, v]) => [k, { digest: Buffer.from(v.digest), count: v.count }]));
+    const out = new Map<number, LeafDigest>();
+    for (let leaf = 0; leaf < LEAVES; leaf++) {
+      const count = this.counts[leaf]!;
+      if (count !== 0) out.set(leaf, { digest: Buffer.from(this.digests.subarray(leaf * DIGEST_BYTES, (leaf + 1) * DIGEST_BYTES)), count });
+    }
+    return out;
   }
 
   clear(): void {
-    this.leaves.clear();
+    this.digests.fill(0);
+    this.counts.fill(0);
   }
 }
