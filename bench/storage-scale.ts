@@ -7,7 +7,7 @@
  *   node dist/bench/storage-scale.js [--objects 300000] [--nodes 4] [--storage memory|redis]
  *        [--value-bytes 64] [--idle-seconds 20] [--timeout-seconds 1800]
  */
-import { runStorageScale } from './storage-scale-lib';
+import { runStorageScale, stopRunning } from './storage-scale-lib';
 
 function flag(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -27,6 +27,8 @@ async function main(): Promise<void> {
     metricsPort: 9700,
   };
   const started = Date.now();
+  // Interrupted, the run would otherwise leave its pods and Redis servers behind.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void stopRunning().then(() => process.exit(130)));
   const r = await runStorageScale(o, (line) => process.stderr.write(`  ${line}\n`));
   const rows: [string, string][] = [
     ['load (StoreReplicas, objects/s)', r.loadPerSecond.toFixed(0)],
