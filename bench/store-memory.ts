@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import Redis from 'ioredis';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { MemoryStore } from '../services/node/src/store/memory-store';
 import { RedisStore } from '../services/node/src/store/redis-store';
 import type { Store, StoredObject } from '../services/node/src/store/store';
@@ -59,7 +60,22 @@ async function memoryRow(count: number): Promise<number> {
   return per;
 }
 
-async function redisRow(count: number, port: number): Promise<number> {
+/** CPU seconds (user + system) a process has used, from /proc/<pid>/stat. */
+function processCpu(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+interface RedisFigures {
+  bytes: number;
+  /** Redis' CPU and this process's CPU per operation, µs. */
+  put: [number, number];
+  get: [number, number];
+  /** Per object of a metadata range read of the whole store, in pages of 1,000. */
+  range: [number, number];
+}
+
+async function redisRow(count: number, port: number): Promise<RedisFigures> {
   const child = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
   try {
     const admin = new Redis(`redis://127.0.0.1:${port}`, { lazyConnect: true, retryStrategy: () => 100 });
@@ -75,11 +91,36 @@ async function redisRow(count: number, port: number): Promise<number> {
     const store = new RedisStore(`redis://127.0.0.1:${port}`);
     await store.start();
     const before = await used();
+    const cpu = (): [number, number] => {
+      const own = process.cpuUsage();
+      return [processCpu(child.pid!), (own.user + own.system) / 1e6];
+    };
+    const per = (a: [number, number], b: [number, number], n: number): [number, number] => [((b[0] - a[0]) / n) * 1e6, ((b[1] - a[1]) / n) * 1e6];
+    const c0 = cpu();
     await fill(store, count);
-    const per = ((await used()) - before) / count - VALUE_BYTES;
+    const c1 = cpu();
+    const bytes = ((await used()) - before) / count - VALUE_BYTES;
+    const gets = Math.min(count, 20_000);
+    for (let i = 0; i < gets; i += 256) {
+      const batch: Promise<unknown>[] = [];
+      for (let j = i; j < Math.min(gets, i + 256); j++) batch.push(store.get(objectOf((j * 7919) % count).guid));
+      await Promise.all(batch);
+    }
+    const c2 = cpu();
+    let read = 0;
+    let from = '0'.repeat(32);
+    for (;;) {
+      const page = await store.range(from, 'f'.repeat(32), 1000, { values: false });
+      read += page.length;
+      if (page.length < 1000) break;
+      const last = BigInt(`0x${page[page.length - 1]!.guid}`) + 1n;
+      from = last.toString(16).padStart(32, '0');
+    }
+    const c3 = cpu();
+    if (read !== count) throw new Error(`range read ${read} of ${count}`);
     await store.stop();
     admin.disconnect();
-    return per;
+    return { bytes, put: per(c0, c1, count), get: per(c1, c2, gets), range: per(c2, c3, count) };
   } finally {
     child.kill('SIGKILL');
   }
@@ -89,15 +130,17 @@ async function main(): Promise<void> {
   const counts = flag('counts', '10000,300000').split(',').map(Number);
   const redis = flag('redis', 'yes') !== 'no';
   const rows: string[][] = [];
+  const us = (x: [number, number]): string => `${x[0].toFixed(1)} + ${x[1].toFixed(1)}`;
   for (const n of counts) {
     const mem = await memoryRow(n);
-    const red = redis ? await redisRow(n, 6470) : NaN;
-    rows.push([n.toLocaleString('en'), mem.toFixed(0), redis ? red.toFixed(0) : '-']);
-    process.stderr.write(`  ${n}: memory ${mem.toFixed(0)} B, redis ${red.toFixed(0)} B\n`);
+    const red = redis ? await redisRow(n, 6470) : undefined;
+    rows.push([n.toLocaleString('en'), mem.toFixed(0), red ? red.bytes.toFixed(0) : '-', red ? us(red.put) : '-', red ? us(red.get) : '-', red ? us(red.range) : '-']);
+    process.stderr.write(`  ${n}: memory ${mem.toFixed(0)} B, redis ${red ? red.bytes.toFixed(0) : '-'} B\n`);
   }
-  console.log(`\nbytes per stored object beyond its ${VALUE_BYTES}-byte value\n`);
-  console.log(['objects', 'memory store', 'redis store'].map((h) => h.padStart(14)).join(''));
-  for (const r of rows) console.log(r.map((c) => c.padStart(14)).join(''));
+  console.log(`\nbytes per stored object beyond its ${VALUE_BYTES}-byte value; Redis CPU per operation, µs (redis-server + this process)\n`);
+  const widths = [12, 14, 13, 16, 16, 18];
+  console.log(['objects', 'memory store', 'redis store', 'redis put', 'redis get', 'redis range/obj'].map((h, i) => h.padStart(widths[i]!)).join(''));
+  for (const r of rows) console.log(r.map((c, i) => c.padStart(widths[i]!)).join(''));
 }
 
 main().catch((error) => {

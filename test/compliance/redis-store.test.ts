@@ -1,5 +1,5 @@
 import Redis from 'ioredis';
-import { RedisStore } from '../../services/node/src/store/redis-store';
+import { RedisStore, redisLocation } from '../../services/node/src/store/redis-store';
 import { UnavailableError } from '../../services/node/src/errors';
 import { startRedis, type RedisServer } from '../helpers/redis';
 import { MemoryStore } from '../../services/node/src/store/memory-store';
@@ -137,6 +137,88 @@ describe('RedisStore hash tree', () => {
       await store.stop();
     } finally {
       admin.disconnect();
+    }
+  });
+});
+
+describe('RedisStore layout', () => {
+  it('converts a store in the layout of one hash per object: every object, index and count kept, nothing of the old layout left', async () => {
+    await flush();
+    const admin = new Redis(server.url);
+    const written = new RedisStore(server.url, 'written:');
+    try {
+      await written.start();
+      for (let i = 0; i < 100 && !written.healthy(); i++) await new Promise((r) => setTimeout(r, 20));
+      const objects = new Map<string, ReturnType<typeof object>>();
+      for (let i = 0; i < 1200; i++) {
+        const guid = (i * 104729 + 3).toString(16).padStart(32, '0');
+        const value = i % 50 === 0 ? Buffer.alloc(3000, i % 256) : Buffer.from(`value ${i}`);
+        const o = {
+          ...object(guid, '', { value, size: value.length, version: 1 + (i % 5), tombstone: i % 17 === 0, createdAt: 1_700_000_000_000 + i, contentAddressed: i % 3 === 0, writer: (i % 4).toString().repeat(32) }),
+          ...(i % 41 === 0 ? { divertedTo: 'd'.repeat(32), value: Buffer.alloc(0) } : {}),
+          ...(i % 43 === 0 ? { redirect: 'e'.repeat(32) } : {}),
+        };
+        objects.set(guid, o);
+        // As the older version wrote it, with its usage, tree and indexes (the same by GUID in both layouts).
+        const fields: Record<string, string | Buffer> = {
+          value: o.value,
+          version: String(o.version),
+          writer: o.writer,
+          hash: o.hash,
+          size: String(o.size),
+          createdAt: String(o.createdAt),
+          tombstone: o.tombstone ? '1' : '0',
+          contentAddressed: o.contentAddressed ? '1' : '0',
+        };
+        if (o.divertedTo) fields.divertedTo = o.divertedTo;
+        if (o.redirect) fields.redirect = o.redirect;
+        await admin.hset(`pastry:o:${guid}`, fields);
+        await admin.zadd('pastry:index', 0, guid);
+        await written.put(o);
+      }
+      for (const key of ['usage', 'tree', 'tombstones', 'tree-state', 'diverted']) await admin.copy(`written:${key}`, `pastry:${key}`);
+      const store = new RedisStore(server.url);
+      await store.start();
+      await store.settled();
+      try {
+        expect(await admin.exists('pastry:index')).toBe(0);
+        expect(await admin.keys('pastry:o:*')).toEqual([]);
+        expect(await store.count()).toBe(objects.size);
+        expect(store.usage()).toEqual(written.usage());
+        expect(hexLeaves(await store.leaves())).toEqual(hexLeaves(await written.leaves()));
+        const all = await store.range('0'.repeat(32), 'f'.repeat(32), 10_000);
+        expect(all).toEqual([...objects.keys()].sort().map((g) => objects.get(g)));
+        expect((await store.tombstones(Number.MAX_SAFE_INTEGER, 10_000)).map((o) => o.guid)).toEqual((await written.tombstones(Number.MAX_SAFE_INTEGER, 10_000)).map((o) => o.guid));
+        expect((await store.diverted(undefined, 10_000)).map((o) => o.guid)).toEqual([...objects.values()].filter((o) => o.divertedTo).map((o) => o.guid).sort());
+      } finally {
+        await store.stop();
+      }
+    } finally {
+      await written.stop();
+      admin.disconnect();
+    }
+  });
+
+  it('keeps a value over 1 KiB under a key of its own, and removes that key when the value shrinks or the object goes', async () => {
+    const store = await connected();
+    const admin = new Redis(server.url);
+    try {
+      const g = '4'.repeat(32);
+      const big = object(g, '', { value: Buffer.alloc(5000, 9), size: 5000 });
+      await store.put(big);
+      expect(await admin.keys('pastry:v:*')).toEqual([`pastry:v:${g}`]);
+      const { key, field } = redisLocation(g);
+      expect((await admin.hgetBuffer(key, field))!.length).toBeLessThan(200);
+      expect(await store.get(g)).toEqual(big);
+      await store.put(object(g, 'small', { version: 2 }));
+      expect(await admin.keys('pastry:v:*')).toEqual([]);
+      await store.put({ ...big, version: 3 });
+      expect(await store.delete(g)).toBe(true);
+      expect(await admin.keys('pastry:v:*')).toEqual([]);
+      expect(await store.get(g)).toBeUndefined();
+    } finally {
+      admin.disconnect();
+      await store.stop();
     }
   });
 });

@@ -99,6 +99,56 @@ export function storeCompliance(name: string, create: () => Promise<Store>, dest
       expect(empty).toEqual([]);
     });
 
+    it('reads any range of many objects, small and large, as a sorted model does', async () => {
+      let seed = 0x2545f491;
+      const rand = (): number => {
+        seed = (seed + 0x6d2b79f5) | 0;
+        let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+        t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+      };
+      const guid = (): string => Array.from({ length: 32 }, () => Math.floor(rand() * 16).toString(16)).join('');
+      const model = new Map<string, StoredObject>();
+      for (let i = 0; i < 400; i++) {
+        // Every tenth value is past a kilobyte; GUIDs share bucket prefixes now and then.
+        const g = i % 7 === 0 ? 'ab' + guid().slice(2) : guid();
+        const bytes = Buffer.alloc(i % 10 === 0 ? 1000 + Math.floor(rand() * 3000) : Math.floor(rand() * 100), i % 251);
+        const o = object(g, '', { value: bytes, size: bytes.length, version: 1 + (i % 4), tombstone: i % 13 === 0 });
+        model.set(g, o);
+        await store.put(o);
+      }
+      // Large values shrink, small ones grow, some go.
+      for (const [g, o] of [...model].slice(0, 60)) {
+        if (o.value.length > 1000) {
+          const small = object(g, 'now small', { version: o.version + 1 });
+          model.set(g, small);
+          await store.put(small);
+        } else if (o.value.length % 3 === 0) {
+          const big = object(g, '', { value: Buffer.alloc(2048, 7), size: 2048, version: o.version + 1 });
+          model.set(g, big);
+          await store.put(big);
+        } else {
+          model.delete(g);
+          expect(await store.delete(g)).toBe(true);
+        }
+      }
+      const sorted = [...model.keys()].sort();
+      expect(await store.count()).toBe(sorted.length);
+      for (let q = 0; q < 40; q++) {
+        const from = q === 0 ? '0'.repeat(32) : guid();
+        const to = q === 0 ? 'f'.repeat(32) : q % 5 === 1 ? from : guid();
+        const limit = q % 3 === 0 ? 1000 : 1 + Math.floor(rand() * 30);
+        const inRange = from <= to ? sorted.filter((g) => g >= from && g <= to) : [...sorted.filter((g) => g >= from), ...sorted.filter((g) => g <= to)];
+        const want = inRange.slice(0, limit);
+        const got = await store.range(from, to, limit);
+        expect(got.map((o) => o.guid)).toEqual(want);
+        for (const o of got) expect(o).toEqual(model.get(o.guid));
+        const meta = await store.range(from, to, limit, { values: false });
+        expect(meta.map((o) => [o.guid, o.version, o.size, o.value.length])).toEqual(want.map((g) => [g, model.get(g)!.version, model.get(g)!.size, 0]));
+      }
+      for (const g of sorted.slice(0, 50)) expect(await store.get(g)).toEqual(model.get(g));
+    });
+
     it('reads metadata without values when asked', async () => {
       await store.put(object('7'.repeat(32), 'payload', { version: 9 }));
       const [meta] = await store.range('7'.repeat(32), '7'.repeat(32), 10, { values: false });

@@ -4,6 +4,7 @@ import { status } from '@grpc/grpc-js';
 import { PastryClient } from '../../services/cli/src/client';
 import { restartSidecar, signalSidecar } from '../../services/cli/src/cluster';
 import { guidForName } from '../../services/node/src/dht/guid';
+import { packRedisRecord, redisLocation, unpackRedisRecord } from '../../services/node/src/store/redis-store';
 import { startRing, type TestRing } from '../helpers/local-ring';
 import { closest, eventually, holders } from '../helpers/replicas';
 import { findTool } from '../helpers/tools';
@@ -80,10 +81,16 @@ describe('a failing Redis sidecar', () => {
       const root = pods.find((p) => p.id === closest(ids, guid, 1)[0])!;
       const redis = new Redis(`redis://${root.redis!.address}`);
       try {
-        await redis.hset(`pastry:o:${guid}`, 'value', 'tampered bytes');
+        const { key, field } = redisLocation(guid);
+        const stored = unpackRedisRecord(guid, (await redis.hgetBuffer(key, field))!).object;
+        await redis.hset(key, field, packRedisRecord({ ...stored, value: Buffer.from('tampered bytes') }));
         const got = await entry.get(guid);
         expect(got.value.toString()).toBe('immutable content');
-        const { value: repaired } = await eventually(async () => (await redis.hgetBuffer(`pastry:o:${guid}`, 'value'))?.toString(), (v) => v === 'immutable content', 15_000);
+        const readBack = async (): Promise<string | undefined> => {
+          const record = await redis.hgetBuffer(key, field);
+          return record ? unpackRedisRecord(guid, record).object.value.toString() : undefined;
+        };
+        const { value: repaired } = await eventually(readBack, (v) => v === 'immutable content', 15_000);
         expect(repaired).toBe('immutable content');
       } finally {
         redis.disconnect();
