@@ -179,8 +179,14 @@ describe('RedisStore layout', () => {
       for (const key of ['usage', 'tree', 'tombstones', 'tree-state', 'diverted']) await admin.copy(`written:${key}`, `pastry:${key}`);
       const store = new RedisStore(server.url);
       await store.start();
+      // Started, so the node can answer its probes, but not healthy (not ready) until converted.
+      expect(store.healthy()).toBe(false);
+      const early = store.get([...objects.keys()][7]!);
       await store.settled();
+      expect(store.healthy()).toBe(true);
       try {
+        // An operation made during the conversion waited for it.
+        expect(await early).toEqual(objects.get([...objects.keys()][7]!));
         expect(await admin.exists('pastry:index')).toBe(0);
         expect(await admin.keys('pastry:o:*')).toEqual([]);
         expect(await store.count()).toBe(objects.size);

@@ -232,7 +232,10 @@ export class RedisStore implements Store {
 
   async start(): Promise<void> {
     if (this.redis.status === 'wait') await this.redis.connect().catch(() => undefined);
-    await this.refreshUsage();
+    // A conversion of millions of objects takes minutes: the node starts serving (and its
+    // probes answer) meanwhile, not ready, and store operations wait for it.
+    if (this.connected() && (await this.redis.exists(this.legacyIndex).catch(() => 0)) > 0) void this.refreshUsage();
+    else await this.refreshUsage();
   }
 
   usage(): StoreUsage {
@@ -260,7 +263,7 @@ export class RedisStore implements Store {
    * the usage, tree and indexes are by GUID, the same in both layouts.
    */
   private convert(): Promise<void> {
-    if (!this.healthy()) return Promise.resolve();
+    if (!this.connected()) return Promise.resolve();
     const p = this.redis.exists(this.legacyIndex).then((n) => (n > 0 ? this.convertPages() : undefined));
     this.converting = p;
     return p.finally(() => {
@@ -313,7 +316,7 @@ export class RedisStore implements Store {
    * buckets, written back unless a write created the hash meanwhile.
    */
   private async readUsage(): Promise<void> {
-    if (!this.healthy()) return;
+    if (!this.connected()) return;
     const [objects, bytes] = await this.redis.hmget(this.usageKey, 'objects', 'bytes');
     if (objects !== null || (await this.count()) === 0) {
       this.live = { objects: Number(objects ?? 0), bytes: Number(bytes ?? 0) };
@@ -343,10 +346,10 @@ export class RedisStore implements Store {
    * the tree existed, gets one built bucket by bucket while writes go on.
    */
   private async buildTree(): Promise<void> {
-    if (!this.healthy()) return;
+    if (!this.connected()) return;
     const keys = [this.treeKey, this.tombstonesKey, this.treeStateKey, this.bucketPrefix] as const;
     let state = await this.redis.pastryTreeInit(...keys);
-    while (state !== 'done' && this.healthy()) state = await this.redis.pastryTreeBucket(...keys);
+    while (state !== 'done' && this.connected()) state = await this.redis.pastryTreeBucket(...keys);
   }
 
   /** Waits while an older layout is being converted. */
@@ -382,7 +385,12 @@ export class RedisStore implements Store {
     this.redis.disconnect();
   }
 
+  /** False while Redis is away, and while an older layout is being converted. */
   healthy(): boolean {
+    return this.connected() && this.converting === undefined;
+  }
+
+  private connected(): boolean {
     return this.redis.status === 'ready';
   }
 
