@@ -4,7 +4,8 @@ import { status } from '@grpc/grpc-js';
 import { PastryClient } from '../../services/cli/src/client';
 import { restartSidecar, signalSidecar } from '../../services/cli/src/cluster';
 import { guidForName } from '../../services/node/src/dht/guid';
-import { packRedisRecord, redisLocation, unpackRedisRecord } from '../../services/node/src/store/redis-store';
+import { redisLocation, unpackRedisRecord } from '../../services/node/src/store/redis-store';
+import { packObject } from '../../services/node/src/store/record';
 import { startRing, type TestRing } from '../helpers/local-ring';
 import { closest, eventually, holders } from '../helpers/replicas';
 import { findTool } from '../helpers/tools';
@@ -83,7 +84,7 @@ describe('a failing Redis sidecar', () => {
       try {
         const { key, field } = redisLocation(guid);
         const stored = unpackRedisRecord(guid, (await redis.hgetBuffer(key, field))!).object;
-        await redis.hset(key, field, packRedisRecord({ ...stored, value: Buffer.from('tampered bytes') }));
+        await redis.hset(key, field, packObject({ ...stored, value: Buffer.from('tampered bytes') }));
         const got = await entry.get(guid);
         expect(got.value.toString()).toBe('immutable content');
         const readBack = async (): Promise<string | undefined> => {

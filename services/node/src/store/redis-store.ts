@@ -27,6 +27,12 @@ local function short(s, i)
   local n = string.byte(s, i + 1) * 256 + string.byte(s, i + 2)
   return string.sub(s, i + 3, i + 2 + n), i + 3 + n
 end
+local function skip(s, i)
+  local h = string.byte(s, i)
+  if h < 128 then return i + 1 + h end
+  if h < 255 then return i + 1 + h - 128 end
+  return i + 3 + string.byte(s, i + 1) * 256 + string.byte(s, i + 2)
+end
 local function hexOf(s)
   local t = {}
   for j = 1, #s do t[j] = string.format('%02x', string.byte(s, j)) end
@@ -37,7 +43,7 @@ local function meta(s)
   local flags = string.byte(s, 1)
   local version, a = short(s, 2)
   local writer, b = short(s, a)
-  local _, c = short(s, b)
+  local c = skip(s, b)
   local size, d = short(s, c)
   local createdAt = short(s, d)
   local tombstone = '0'
@@ -83,19 +89,19 @@ if old then
 end
 redis.call('ZREM', KEYS[5], ARGV[1])
 redis.call('ZREM', KEYS[7], ARGV[1])`;
-// ARGV[3] the record, ARGV[4] the value when it has a key of its own ('' otherwise, see
-// ARGV[5]), then the new version, writer, size, createdAt, tombstone and diverted flag.
+// ARGV[3] the record, ARGV[4] the value when the record says it has a key of its own.
 const PUT_SCRIPT = `${UNCOUNT_OLD}
+local version, writer, size, createdAt, tombstone, diverted, own = meta(ARGV[3])
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
-if ARGV[5] == '1' then redis.call('SET', KEYS[2], ARGV[4]) end
-if ARGV[10] == '0' then
+if own then redis.call('SET', KEYS[2], ARGV[4]) end
+if tombstone == '0' then
   redis.call('HINCRBY', KEYS[3], 'objects', 1)
-  if ARGV[11] == '0' then redis.call('HINCRBY', KEYS[3], 'bytes', tonumber(ARGV[8])) end
+  if not diverted then redis.call('HINCRBY', KEYS[3], 'bytes', tonumber(size)) end
 else
-  redis.call('ZADD', KEYS[5], tonumber(ARGV[9]), ARGV[1])
+  redis.call('ZADD', KEYS[5], tonumber(createdAt), ARGV[1])
 end
-if ARGV[11] == '1' then redis.call('ZADD', KEYS[7], 0, ARGV[1]) end
-if kept then account(KEYS[4], ARGV[1], ARGV[6], ARGV[7], ARGV[10], 1) end
+if diverted then redis.call('ZADD', KEYS[7], 0, ARGV[1]) end
+if kept then account(KEYS[4], ARGV[1], version, writer, tombstone, 1) end
 return redis.call('HMGET', KEYS[3], 'objects', 'bytes')`;
 const DELETE_SCRIPT = `${UNCOUNT_OLD}
 local deleted = redis.call('HDEL', KEYS[1], ARGV[2])
@@ -156,11 +162,12 @@ type Scripted = Redis & {
 
 /** Where an object lives in Redis: its bucket's key and its field there (the GUID's 16 bytes). */
 export function redisLocation(guid: Id, prefix = 'pastry:'): { key: string; field: Buffer } {
-  return { key: `${prefix}b:${guid.slice(0, LEAF_DIGITS)}`, field: Buffer.from(guid, 'hex') };
+  return { key: bucketKey(prefix, leafOf(guid)), field: Buffer.from(guid, 'hex') };
 }
 
-/** An object as the Redis store packs it in its bucket (record.ts' metadata, then the value). */
-export const packRedisRecord = packObject;
+function bucketKey(prefix: string, bucket: number): string {
+  return `${prefix}b:${bucket.toString(16).padStart(LEAF_DIGITS, '0')}`;
+}
 
 /** The object a bucket's record holds; for a value under its own key, `value` is empty. */
 export function unpackRedisRecord(guid: Id, record: Buffer): { object: StoredObject; ownKey: boolean } {
@@ -305,8 +312,8 @@ export class RedisStore implements Store {
 
   /** The record to keep in the bucket, and the value when it goes under its own key. */
   private pack(o: StoredObject): [Buffer, Buffer | undefined] {
-    if (o.value.length <= OWN_KEY_BYTES) return [packRedisRecord(o), undefined];
-    const record = packRedisRecord({ ...o, value: Buffer.alloc(0) });
+    if (o.value.length <= OWN_KEY_BYTES) return [packObject(o), undefined];
+    const record = packObject({ ...o, value: Buffer.alloc(0) });
     record[0] = record[0]! | FLAG_OWN_KEY;
     return [record, o.value];
   }
@@ -325,7 +332,7 @@ export class RedisStore implements Store {
     const counted = { objects: 0, bytes: 0 };
     for (let b = 0; b < LEAVES; b += 64) {
       const pipeline = this.redis.pipeline();
-      for (let i = b; i < b + 64; i++) pipeline.hvalsBuffer(this.bucketKey(i));
+      for (let i = b; i < b + 64; i++) pipeline.hvalsBuffer(bucketKey(this.prefix, i));
       for (const [err, reply] of (await pipeline.exec()) ?? []) {
         if (err) throw err;
         for (const record of reply as Buffer[]) {
@@ -394,10 +401,6 @@ export class RedisStore implements Store {
     return this.redis.status === 'ready';
   }
 
-  private bucketKey(bucket: number): string {
-    return this.bucketPrefix + bucket.toString(16).padStart(LEAF_DIGITS, '0');
-  }
-
   private valueKey(guid: Id): string {
     return `${this.prefix}v:${guid}`;
   }
@@ -425,13 +428,6 @@ export class RedisStore implements Store {
         redisLocation(o.guid, this.prefix).field,
         record,
         own ?? '',
-        own ? '1' : '0',
-        String(o.version),
-        o.writer,
-        String(o.size),
-        String(o.createdAt),
-        o.tombstone ? '1' : '0',
-        o.divertedTo ? '1' : '0',
       ),
     );
     this.live = { objects: Number(objects ?? 0), bytes: Number(bytes ?? 0) };
@@ -456,7 +452,7 @@ export class RedisStore implements Store {
       s += part.length;
       batch = Math.min(batch * 2, MAX_BUCKETS_PER_READ);
       const pipeline = this.redis.pipeline() as ReturnType<Redis['pipeline']> & { pastryBucketBuffer(bucket: string): unknown };
-      for (const seg of part) pipeline.pastryBucketBuffer(this.bucketKey(seg.bucket));
+      for (const seg of part) pipeline.pastryBucketBuffer(bucketKey(this.prefix, seg.bucket));
       const replies = (await this.guard(pipeline.exec())) ?? [];
       part.forEach((seg, i) => {
         const [err, reply] = replies[i] ?? [];
@@ -505,7 +501,7 @@ export class RedisStore implements Store {
   async count(): Promise<number> {
     await this.ready();
     const pipeline = this.redis.pipeline();
-    for (let b = 0; b < LEAVES; b++) pipeline.hlen(this.bucketKey(b));
+    for (let b = 0; b < LEAVES; b++) pipeline.hlen(bucketKey(this.prefix, b));
     const replies = (await this.guard(pipeline.exec())) ?? [];
     let n = 0;
     for (const [err, reply] of replies) {
