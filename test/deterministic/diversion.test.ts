@@ -52,7 +52,7 @@ async function fill(seed: number, diversion: boolean): Promise<Fill> {
     recent.push(r.ok);
     if (recent.length > 20) recent.shift();
     if (r.ok) {
-      ring.acked.set(name, { name, guid: r.value.guid, value: VALUE, version: r.value.response.version, removed: false });
+      ring.acked.set(name, { name, guid: r.value.guid, value: VALUE, version: r.value.response.version, writer: r.value.response.root.id.toString('hex'), removed: false });
       if (room) beforeFull.add(name);
       continue;
     }

@@ -32,7 +32,7 @@ describe('deterministic network: file diversion', () => {
     const failed: string[] = [];
     for (const [i, name] of names.entries()) {
       const r = await ring.net.settle(ring.live()[i % NODES]!.parts.dht.put(name, Buffer.from(VALUE), ring.net.now + 10_000), 20_000);
-      if (r.ok) ring.acked.set(name, { name, guid: r.value.guid, value: VALUE, version: r.value.response.version, removed: false });
+      if (r.ok) ring.acked.set(name, { name, guid: r.value.guid, value: VALUE, version: r.value.response.version, writer: r.value.response.root.id.toString('hex'), removed: false });
       else failed.push(`${name}: ${String(r.error)}`);
     }
     expectClean(seed, 'puts refused although the ring had room elsewhere', failed);
@@ -81,7 +81,7 @@ describe('deterministic network: file diversion', () => {
       const r = await ring.net.settle(ring.live()[i % 8]!.parts.dht.put(`everywhere-${i}`, Buffer.from('e'.repeat(1024)), ring.net.now + 10_000), 20_000);
       if (r.ok) {
         acked++;
-        ring.acked.set(`everywhere-${i}`, { name: `everywhere-${i}`, guid: r.value.guid, value: 'e'.repeat(1024), version: r.value.response.version, removed: false });
+        ring.acked.set(`everywhere-${i}`, { name: `everywhere-${i}`, guid: r.value.guid, value: 'e'.repeat(1024), version: r.value.response.version, writer: r.value.response.root.id.toString('hex'), removed: false });
       } else errors.add((r.error as Error).constructor.name);
     }
     expect([...errors]).toEqual(['ResourceExhaustedError']);

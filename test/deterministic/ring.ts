@@ -1,6 +1,6 @@
 import { compareCloseness, type Id } from '../../services/node/src/core/id';
 import type { NodeHandle } from '../../services/node/src/core/node-handle';
-import { replicaSet } from '../../services/node/src/core/replicas';
+import { compareVersions, replicaSet } from '../../services/node/src/core/replicas';
 import type { Logger } from '../../services/node/src/logger';
 import { assembleDht, assembleFiles, assembleScribe, type DhtParts } from '../../services/node/src/node';
 import type { Files } from '../../services/node/src/files/files';
@@ -66,6 +66,8 @@ export interface Acked {
   guid: Id;
   value: string;
   version: number;
+  /** The root that coordinated the write: equal versions are ordered by it, as replicas order them. */
+  writer: Id;
   removed: boolean;
 }
 
@@ -217,20 +219,22 @@ export class DetRing {
   async put(via: DetNode, name: string, value: string, limitMs = 20_000): Promise<boolean> {
     const r = await this.net.settle(via.parts.dht.put(name, Buffer.from(value), this.net.now + 10_000), limitMs);
     if (!r.ok) return false;
-    this.record({ name, guid: r.value.guid, value, version: r.value.response.version, removed: false });
+    this.record({ name, guid: r.value.guid, value, version: r.value.response.version, writer: r.value.response.root.id.toString('hex'), removed: false });
     return true;
   }
 
   async remove(via: DetNode, name: string, limitMs = 20_000): Promise<boolean> {
     const r = await this.net.settle(via.parts.dht.remove({ guid: Buffer.alloc(0), name }, this.net.now + 10_000), limitMs);
     if (!r.ok) return false;
-    this.record({ name, guid: r.value.guid, value: '', version: r.value.response.version, removed: true });
+    this.record({ name, guid: r.value.guid, value: '', version: r.value.response.version, writer: r.value.response.root.id.toString('hex'), removed: true });
     return true;
   }
 
   private record(a: Acked): void {
     const prev = this.acked.get(a.name);
-    if (!prev || a.version > prev.version) this.acked.set(a.name, a);
+    // Two writes acknowledged on the two sides of a partition can share a version (the same
+    // clock reading): the replicas keep the one with the higher writer, and so does this record.
+    if (!prev || compareVersions({ ...a, tombstone: a.removed }, { ...prev, tombstone: prev.removed }) > 0) this.acked.set(a.name, a);
   }
 
   /** Routes `key` from `via`; the id of the node that delivered it, or an error. */
