@@ -118,14 +118,13 @@ export class AntiEntropy {
       await this.collectTombstones();
       if (this.stopping) return;
       const arcs = replicaArcs(this.endpoint, this.config.replicas);
-      const tree = await TreeView.of(this.local.store, REPLICATION.maxDigestScanObjects);
       const unsure: Unsure = { ranges: [], guids: new Set() };
       const peers = sharedRanges(arcs);
       for (let i = 0; i < peers.length; i += REPLICATION.syncFanout) {
         if (this.stopping) return;
-        await Promise.all(peers.slice(i, i + REPLICATION.syncFanout).map(({ peer, ranges }) => this.syncTree(peer, ranges, tree, unsure)));
+        await Promise.all(peers.slice(i, i + REPLICATION.syncFanout).map(({ peer, ranges }) => this.syncTree(peer, ranges, unsure)));
       }
-      this.stats.underReplicated = await countUnsure(unsure, tree);
+      this.stats.underReplicated = await countUnsure(unsure, await this.tree());
       if (this.stopping) return;
       if (this.diversion) this.stats.underReplicated += await this.diversion.maintain(this.clock.now() + this.config.rpcTimeoutMs * 4);
       if (this.stopping) return;
@@ -150,22 +149,33 @@ export class AntiEntropy {
     }
   }
 
+  private tree(): Promise<TreeView> {
+    return TreeView.of(this.local.store, REPLICATION.maxDigestScanObjects);
+  }
+
   /**
    * Compares the ranges this node shares with `peer` by hash-tree summaries, splitting the
    * ranges that differ by the next GUID digit until they are small, then repairs those
    * entry by entry, within the round's repair budget. What could not be compared or
    * repaired goes into `unsure`.
+   *
+   * Under a steady write load most leaves take a write every second or so, and a write on
+   * its way to both replicas makes a leaf differ for a moment. So each message compares a
+   * fresh snapshot (not one from the round's start, which every later write would
+   * contradict), and a small range that differs is compared once more before it is read
+   * entry by entry: only a difference that lasts costs a scan.
    */
-  private async syncTree(peer: NodeHandle, ranges: Range[], tree: TreeView, unsure: Unsure): Promise<void> {
+  private async syncTree(peer: NodeHandle, ranges: Range[], unsure: Unsure): Promise<void> {
     const deadline = this.clock.now() + this.config.rpcTimeoutMs * 4;
     const sender = toNodeInfo(this.endpoint.self);
     let budget: number = REPLICATION.maxRepairsPerPeerPerRound;
-    let level = ranges;
+    let level: Pending[] = ranges;
     while (level.length > 0) {
-      const next: Range[] = [];
+      const next: Pending[] = [];
       for (let i = 0; i < level.length; i += REPLICATION.maxTreeRanges) {
         if (this.stopping) return;
         const chunk = level.slice(i, i + REPLICATION.maxTreeRanges);
+        const tree = await this.tree();
         const mine = await Promise.all(chunk.map((r) => tree.summary(r.from, r.to)));
         let res: SyncTreeResponse;
         try {
@@ -182,6 +192,7 @@ export class AntiEntropy {
           const r = chunk[j]!;
           const children = Math.max(mine[j]!.count, Number(res.counts[j])) > (this.config.entrySyncObjects ?? REPLICATION.entrySyncObjects) ? splitRange(r) : undefined;
           if (children) next.push(...children);
+          else if (!r.confirm) next.push({ from: r.from, to: r.to, confirm: true });
           else if (budget > 0) {
             const shared = await this.local.store.range(r.from, r.to, REPLICATION.maxDigestScanObjects, { values: false });
             budget -= await this.syncWith(peer, shared, r, unsure, budget);
@@ -417,6 +428,11 @@ export class AntiEntropy {
     }
     return { same, counts };
   }
+}
+
+/** A range still to compare; `confirm` once it has differed while too small to split. */
+interface Pending extends Range {
+  confirm?: boolean;
 }
 
 /** What a round could not confirm in sync: whole ranges (a peer silent), and single objects. */
