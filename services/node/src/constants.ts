@@ -64,6 +64,8 @@ export const OVERLAY = {
 export const REPLICATION = {
   /** Objects in one StoreReplicas or FetchReplicas message. */
   maxObjectsPerMessage: 256,
+  /** Objects of one StoreReplicas message a node writes at once. */
+  applyWindow: 32,
   /** Bytes of values in one StoreReplicas message (well under the gRPC cap). */
   maxBytesPerMessage: 4 * 1024 * 1024,
   /** Digest buckets; objects are bucketed by a hash of their GUID. */

@@ -57,11 +57,11 @@ export class DhtPeerHandlers {
     const newer: ObjectMeta[] = [];
     const noRoom: StoredObject[] = [];
     let full: ResourceExhaustedError | undefined;
-    for (const o of objects) {
+    const applyOne = async (o: StoredObject): Promise<void> => {
       if (req.diverted && (await this.holdsCopy(o))) {
         // One holder per copy: a second replica's copy here would leave fewer than k nodes holding it.
         noRoom.push(o);
-        continue;
+        return;
       }
       let outcome;
       try {
@@ -71,19 +71,22 @@ export class DhtPeerHandlers {
         if (!(error instanceof ResourceExhaustedError)) throw error;
         full = error;
         noRoom.push(o);
-        continue;
+        return;
       }
       const { result, previous } = outcome;
       if (req.diverted && result === 'same') {
         // Another replica's copy came first (both were in flight): this one goes elsewhere.
         noRoom.push(o);
-        continue;
+        return;
       }
       if (result === 'applied') applied++;
       else stale++;
       if (result === 'applied' && previous && !previous.tombstone && !previous.divertedTo) replacedLive++;
       if (result === 'newer') newer.push(toMeta(previous!));
-    }
+    };
+    // Several at once: the store's round trips overlap (Redis takes them as one pipeline),
+    // and the replica store keeps one write at a time per GUID and reserves room for each.
+    for (let i = 0; i < objects.length; i += REPLICATION.applyWindow) await Promise.all(objects.slice(i, i + REPLICATION.applyWindow).map(applyOne));
     const pointed: Buffer[] = [];
     let diverted = 0;
     let placed = new Map<string, 'diverted' | 'pointed'>();

@@ -13,6 +13,8 @@ export type ApplyResult = 'applied' | 'same' | 'newer';
  */
 export class ReplicaStore {
   private readonly locks = new Map<Id, Promise<unknown>>();
+  /** Bytes of writes under way (checked for room, not yet in the store's usage). */
+  private reserved = 0;
   /**
    * Runs after a newer copy is written and after a copy is dropped, inside the object's
    * lock and before the write is confirmed: the DHT revokes cache leases here.
@@ -44,8 +46,14 @@ export class ReplicaStore {
       const order = previous ? compareVersions(previous, object) : -1;
       const kept = (order > 0 || (order === 0 && !previous!.divertedTo)) && isIntact(previous!);
       if (kept) return { result: order > 0 ? ('newer' as const) : ('same' as const), previous };
-      this.checkRoom(object, previous, maxUtilization);
-      await this.store.put(object);
+      const growth = this.checkRoom(object, previous, maxUtilization);
+      // Writes of other GUIDs run meanwhile: each counts the room the others are taking.
+      this.reserved += growth;
+      try {
+        await this.store.put(object);
+      } finally {
+        this.reserved -= growth;
+      }
       // The copy taking its own pointer's place changes nothing a cache holds.
       if (!(order === 0 && previous!.divertedTo)) await this.onChange?.(object.guid, object);
       return { result: 'applied' as const, previous };
@@ -101,14 +109,16 @@ export class ReplicaStore {
   }
 
   /** A write that grows the live bytes past the capacity is refused; tombstones and shrinking writes never are. */
-  private checkRoom(object: StoredObject, previous: StoredObject | undefined, maxUtilization: number): void {
-    if (this.capacityBytes <= 0 || object.tombstone) return;
+  /** Throws when `object` would not fit; returns the bytes it adds (0 when it adds none). */
+  private checkRoom(object: StoredObject, previous: StoredObject | undefined, maxUtilization: number): number {
+    if (this.capacityBytes <= 0 || object.tombstone) return 0;
     const growth = object.size - (previous && !previous.tombstone && !previous.divertedTo ? previous.size : 0);
-    const used = this.store.usage().bytes;
+    const used = this.store.usage().bytes + this.reserved;
     const limit = Math.floor(this.capacityBytes * maxUtilization);
     if (growth > 0 && used + growth > limit) {
       throw new ResourceExhaustedError(`this node's store is full: ${used} of ${limit} bytes used, ${growth} more asked`);
     }
+    return Math.max(growth, 0);
   }
 
   private checkHealthy(): void {

@@ -223,6 +223,8 @@ export class RedisStore implements Store {
       maxRetriesPerRequest: 1,
       connectTimeout: 2000,
       retryStrategy: () => 500,
+      // Commands issued in the same tick go out as one pipeline: one write instead of many.
+      enableAutoPipelining: true,
     }) as Scripted;
     this.redis.defineCommand('pastryPut', { numberOfKeys: 7, lua: PUT_SCRIPT });
     this.redis.defineCommand('pastryDelete', { numberOfKeys: 7, lua: DELETE_SCRIPT });
