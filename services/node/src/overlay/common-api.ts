@@ -55,6 +55,8 @@ export interface RouteResult {
   /** Nodes visited after the entry node, ending with the node that answered. */
   hops: NodeHandle[];
   reply: Buffer;
+  /** Hops that failed on the way and were routed around (the message may have reached them). */
+  reroutes: number;
 }
 
 export interface RouteOptions {

@@ -27,7 +27,7 @@ export class Router {
   async route(app: string, key: Id, payload: Buffer, options: RouteOptions): Promise<RouteResult> {
     const res = await this.handleForward({ key: idToBytes(key), app, payload, hops: [] }, options.deadline, options.context);
     if (res.errorCode !== CODES.OK) throw errorFromCode(res.errorCode, res.errorMessage);
-    return { root: fromNodeInfo(res.root, 'root'), hops: res.hops.map((h, i) => fromNodeInfo(h, `hops[${i}]`)), reply: res.payload };
+    return { root: fromNodeInfo(res.root, 'root'), hops: res.hops.map((h, i) => fromNodeInfo(h, `hops[${i}]`)), reply: res.payload, reroutes: res.reroutes };
   }
 
   /** One node's part of routing a message. Never throws for what a peer sent: it answers. */
@@ -75,6 +75,7 @@ export class Router {
           continue;
         }
         this.ctx.stats.forwarded++;
+        res.reroutes += tried.size;
         if (res.errorCode === 0 && app.returned) {
           try {
             app.returned(message, res.payload);
@@ -116,12 +117,12 @@ export class Router {
   }
 
   private answer(req: ForwardRequest, reply: Buffer): ForwardResponse {
-    return { root: this.ctx.selfInfo, hops: req.hops, payload: reply, errorCode: CODES.OK, errorMessage: '' };
+    return { root: this.ctx.selfInfo, hops: req.hops, payload: reply, errorCode: CODES.OK, errorMessage: '', reroutes: 0 };
   }
 
   private refusal(req: ForwardRequest, error: unknown): ForwardResponse {
     const { code, message } = error instanceof PeerCallError ? { code: error.code, message: error.message } : codeOf(error);
-    return { root: this.ctx.selfInfo, hops: req.hops, payload: Buffer.alloc(0), errorCode: code, errorMessage: message };
+    return { root: this.ctx.selfInfo, hops: req.hops, payload: Buffer.alloc(0), errorCode: code, errorMessage: message, reroutes: 0 };
   }
 
   /** A short ping tells a dead hop from a slow path further on. */
