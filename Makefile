@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export PATH := $(shell go env GOPATH 2>/dev/null)/bin:$(PATH)
 NODE_BIN := node_modules/.bin
 
-.PHONY: run test deps build test-deps clean monitor bench-observability bench bench-storage bench-store-memory bench-files bench-messaging bench-profile chart-dashboards
+.PHONY: run test deps examples build test-deps clean monitor bench-observability bench bench-storage bench-store-memory bench-files bench-messaging bench-profile chart-dashboards
 
 deps: node_modules/.installed
 
@@ -12,7 +12,11 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-build: deps
+# The example WebAssembly modules for distributed computing (AssemblyScript), make-like.
+examples: deps
+	bash examples/compute/build.sh
+
+build: deps examples
 	$(NODE_BIN)/buf generate
 	$(NODE_BIN)/tsc -p tsconfig.json
 	chmod +x dist/services/cli/src/main.js dist/services/node/src/main.js

@@ -7,6 +7,7 @@ import { clusterCommand } from './cluster-command';
 import { UsageError, balanceCommand, getCommand, objectsCommand, putCommand, removeCommand, ringCommand, routeCommand, statusCommand, type Io } from './commands';
 import { demoCommand } from './demo';
 import { fileCommand } from './files-command';
+import { computeCommand } from './compute-command';
 import { chatCommand } from './chat';
 import { isMessagingCommand, messagingCommand, publisherOf } from './messaging-command';
 import { chaosCommand } from './chaos/chaos-command';
@@ -25,6 +26,9 @@ Usage:
   pastry file get GUID -o PATH      fetch it, verified (resumes a partial PATH; -o - for stdout)
   pastry file stat GUID             size, chunks, Merkle root, where each chunk's replicas live
   pastry file rm GUID               remove the file (its chunks and its manifest)
+  pastry compute run MODULE.wasm --input GUID   run a WebAssembly job over a file's chunks, one unit per chunk
+                    [--objects GUID,...] [--reduce concat|sum|FUNCTION] [--redundancy R] [--arg TEXT]
+  pastry compute status JOB         a job's progress, on the node that coordinates it
   pastry pub TOPIC MESSAGE          publish to a topic (MESSAGE - reads stdin); prints sequence and id
   pastry sub TOPIC [--from N]       print a topic's messages as they come (from sequence N: retained ones first)
   pastry sub --inbox NAME           print the messages sent to the inbox NAME
@@ -60,6 +64,12 @@ Options:
   -o, --output PATH    file get: where to write (- for stdout)
   --chunk-size N       file put: bytes per chunk, a power of two from 16k to 1m (default 256k)
   --json               machine-readable output
+  --input GUID         compute run: the file whose chunks are the units' inputs
+  --objects G1,G2,...  compute run: objects as the units' inputs instead
+  --reduce R           compute run: concat (default), sum (decimal outputs), or a function the module exports
+  --redundancy R       compute run: run each unit on R replicas and accept it when they agree (default 1)
+  --arg TEXT           compute run: bytes every unit can read (e.g. grep's pattern)
+  --function NAME      compute run: the function each unit runs (default run)
   --nodes N            pods for cluster up / demo (default 8)
   --storage memory     store of local pods: memory, or redis (a redis-server sidecar per pod)
   --id-scheme name     cluster up: pod ids from SHA-256 of the name, or spread (ordinals evenly over the ring)
@@ -117,6 +127,12 @@ export async function run(argv: string[], io: Io): Promise<number> {
       release: { type: 'string', default: 'pastry' },
       namespace: { type: 'string', default: 'pastry' },
       adjacent: { type: 'boolean', default: false },
+      input: { type: 'string' },
+      objects: { type: 'string' },
+      reduce: { type: 'string' },
+      redundancy: { type: 'string' },
+      arg: { type: 'string' },
+      function: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -175,6 +191,11 @@ export async function run(argv: string[], io: Io): Promise<number> {
     const targets = target.split(',').map((t) => t.trim()).filter((t) => t !== '');
     await fileCommand(rest[0], rest.slice(1), { targets, json, output: values.output, chunkSize: values['chunk-size'], idleTimeoutMs: (timeoutS ?? 30) * 1000 }, io);
     return 0;
+  }
+  if (command === 'compute') {
+    const targets = target.split(',').map((t) => t.trim()).filter((t) => t !== '');
+    const opts = { targets, json, input: values.input, objects: values.objects, reduce: values.reduce, redundancy: values.redundancy, arg: values.arg, fn: values.function, unitTimeoutS: timeoutS };
+    return computeCommand(rest[0], rest.slice(1), opts, io);
   }
   if (isMessagingCommand(command) || command === 'chat') {
     const targets = target.split(',').map((t) => t.trim()).filter((t) => t !== '');

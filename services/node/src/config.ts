@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { ID_SCHEMES, type IdScheme } from './node-id';
 import { isLogLevel, type LogLevel } from './logger';
 
@@ -29,6 +30,11 @@ export interface NodeConfig {
   scribeMaxChildren: number;
   scribeRetain: number;
   scribeRefreshMs: number;
+  /** Computing: units run at once, units queued, a unit's memory and time limits. */
+  computeSlots: number;
+  computeQueue: number;
+  computeMemoryBytes: number;
+  computeUnitTimeoutMs: number;
   store: 'memory' | 'redis';
   peerTransport: 'grpc' | 'frames';
   redisUrl: string;
@@ -69,6 +75,10 @@ export const SETTINGS = {
   scribeMaxChildren: { env: 'PASTRY_SCRIBE_MAX_CHILDREN', default: '24', help: 'messaging: children a tree node takes before it hands newcomers to a child (0: no cap)' },
   scribeRetain: { env: 'PASTRY_SCRIBE_RETAIN', default: '1000', help: 'messaging: last messages of each topic kept in the DHT for subscribers that catch up' },
   scribeRefreshMs: { env: 'PASTRY_SCRIBE_REFRESH_MS', default: '2000', help: 'messaging: how often a tree node tells its parent it is there (silent for 3 periods: dropped)' },
+  computeSlots: { env: 'PASTRY_COMPUTE_SLOTS', default: '0', help: 'computing: work units run at once, each in a worker thread (0: half the cores, at least 1)' },
+  computeQueue: { env: 'PASTRY_COMPUTE_QUEUE', default: '64', help: 'computing: work units waiting for a slot at most; beyond, units are refused and their jobs retry them' },
+  computeMemoryBytes: { env: 'PASTRY_COMPUTE_MEMORY_BYTES', default: '67108864', help: 'computing: linear memory a work unit may reach' },
+  computeUnitTimeoutMs: { env: 'PASTRY_COMPUTE_UNIT_TIMEOUT_MS', default: '30000', help: 'computing: wall time a work unit may run' },
   capacityBytes: { env: 'PASTRY_CAPACITY_BYTES', default: '0', help: 'value bytes this node stores at most (0: no limit); a full node refuses new objects with RESOURCE_EXHAUSTED' },
   store: { env: 'PASTRY_STORE', default: 'memory', help: 'memory (embedded) or redis' },
   peerTransport: { env: 'PASTRY_PEER_TRANSPORT', default: 'frames', help: 'how this node calls its peers: frames (length-prefixed frames over TCP on the same port) or grpc; every node serves both' },
@@ -144,6 +154,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): NodeCon
     scribeMaxChildren: integer('scribeMaxChildren', raw('scribeMaxChildren'), 0, 1024),
     scribeRetain: integer('scribeRetain', raw('scribeRetain'), 1, 1_000_000),
     scribeRefreshMs: integer('scribeRefreshMs', raw('scribeRefreshMs'), 50, 3_600_000),
+    computeSlots: integer('computeSlots', raw('computeSlots'), 0, 1024) || Math.max(1, Math.floor(availableParallelism() / 2)),
+    computeQueue: integer('computeQueue', raw('computeQueue'), 0, 1_000_000),
+    computeMemoryBytes: integer('computeMemoryBytes', raw('computeMemoryBytes'), 65_536, 4 * 1024 * 1024 * 1024),
+    computeUnitTimeoutMs: integer('computeUnitTimeoutMs', raw('computeUnitTimeoutMs'), 10, 24 * 3_600_000),
     store,
     peerTransport,
     redisUrl: raw('redisUrl'),

@@ -219,3 +219,31 @@ export const SCRIBE = {
   /** Subtrees an anycast searches at one node before it moves on towards the root. */
   anycastFanout: 8,
 } as const;
+
+/** Distributed computing: work units in the sandbox, jobs coordinated by their entry node. */
+export const COMPUTE = {
+  /** Bytes a unit may write. */
+  maxOutputBytes: 1024 * 1024,
+  /** Units a job runs at most (a file of 4 TiB in 1 MiB chunks). */
+  maxUnits: 4 * 1024 * 1024,
+  /** Units of one job in flight at once (the nodes' queues take the rest of the back-pressure). */
+  unitsInFlight: 64,
+  /** Runs of one unit before it counts as failed. */
+  maxAttempts: 5,
+  /** Pause before a unit's next run, times the attempt number. */
+  retryPauseMs: 250,
+  /** A unit's route waits this many times its time limit (queueing, then running). */
+  deadlineFactor: 4,
+  /** Replicas a unit may run on at most (redundancy). */
+  maxRedundancy: 5,
+  /** Compiled modules a node keeps. */
+  modulesKept: 32,
+  /** Finished jobs a node keeps for Status. */
+  jobsKept: 64,
+  /** Unit failures a job's status lists at most. */
+  failuresKept: 100,
+  /** Least time between two progress reports of a job. */
+  progressMs: 200,
+  /** Unit durations kept between two scrapes. */
+  durationsKept: 10_000,
+} as const;

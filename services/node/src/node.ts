@@ -10,6 +10,8 @@ import { Replication } from './dht/replication';
 import { createLogger, type Logger } from './logger';
 import { DhtPeerHandlers } from './dht/peer-handlers';
 import { Files } from './files/files';
+import { Compute, COMPUTE_APP } from './compute/compute';
+import { computeService } from './rpc/compute-service';
 import { FILES_APP } from './files/messages';
 import { FILES } from './constants';
 import { filesService } from './rpc/files-service';
@@ -49,6 +51,7 @@ export class PastryNode {
   readonly dht: Dht;
   readonly files: Files;
   readonly scribe: Scribe;
+  readonly compute: Compute;
   readonly rpc: RpcServer;
   readonly telemetry: Telemetry;
   private readonly peers: PeerPool;
@@ -76,17 +79,20 @@ export class PastryNode {
     this.dht = parts.dht;
     this.files = assembleFiles(this.overlay, parts, config, this.log);
     this.scribe = assembleScribe(this.overlay, parts.dht, config, this.log);
+    this.compute = assembleCompute(this.overlay, parts, this.files, config, this.log);
     this.telemetry.watchReplication(this.antiEntropy.stats);
     this.telemetry.watchCapacity(config.capacityBytes);
     this.telemetry.watchCache(this.dht.cache);
     this.telemetry.watchFiles(this.files);
     this.telemetry.watchScribe(this.scribe);
+    this.telemetry.watchCompute(this.compute);
     if (this.diversion) this.telemetry.watchDiversion(this.diversion.stats);
     this.rpc = new RpcServer(
       dhtService({ dht: this.dht, overlay: this.overlay, store: this.store, log: this.log, telemetry: this.telemetry.rpc, now: clock.now }),
       peerService({ overlay: this.overlay, log: this.log, telemetry: this.telemetry.rpc, now: clock.now, rpcTimeoutMs: config.rpcTimeoutMs, selfId: this.self.id }),
       filesService({ files: this.files, log: this.log, telemetry: this.telemetry.rpc }),
       messagingService({ scribe: this.scribe, log: this.log, telemetry: this.telemetry.rpc }),
+      computeService({ compute: this.compute, log: this.log, telemetry: this.telemetry.rpc }),
     );
   }
 
@@ -137,6 +143,7 @@ export class PastryNode {
       await this.overlay.announceLeave();
     }
     this.overlay.stop();
+    await this.compute.stop();
     await this.rpc.stop(Math.min(this.config.shutdownGraceMs, 2000));
     this.peers.close();
     await this.store.stop();
@@ -242,6 +249,28 @@ export function assembleScribe(overlay: Overlay, dht: Dht, config: ScribeSetting
   });
   scribe = new Scribe(endpoint, dht, { maxChildren: config.scribeMaxChildren, retain: config.scribeRetain, refreshMs: config.scribeRefreshMs, rpcTimeoutMs: config.rpcTimeoutMs }, log);
   return scribe;
+}
+
+export type ComputeSettings = Pick<NodeConfig, 'replicas' | 'rpcTimeoutMs' | 'maxValueBytes' | 'computeSlots' | 'computeQueue' | 'computeMemoryBytes' | 'computeUnitTimeoutMs'>;
+
+/** Computing beside the DHT and file sharing: modules are DHT objects, inputs chunks or objects. */
+export function assembleCompute(overlay: Overlay, parts: Pick<DhtParts, 'dht' | 'local'>, files: Files, config: ComputeSettings, log: Logger): Compute {
+  let compute: Compute | undefined;
+  const endpoint = overlay.register({
+    id: COMPUTE_APP,
+    deliver: (m) => compute!.deliver(m),
+    receive: (from, payload) => compute!.receive(from, payload),
+  });
+  compute = new Compute(endpoint, parts.dht, parts.local, files, {
+    replicas: config.replicas,
+    rpcTimeoutMs: config.rpcTimeoutMs,
+    maxModuleBytes: config.maxValueBytes,
+    slots: config.computeSlots,
+    queue: config.computeQueue,
+    memoryBytes: config.computeMemoryBytes,
+    unitTimeoutMs: config.computeUnitTimeoutMs,
+  }, log);
+  return compute;
 }
 
 /** ioredis loads only for a node that uses Redis (start-up CPU of memory-store nodes). */

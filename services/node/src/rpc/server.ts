@@ -6,6 +6,7 @@ import { LIMITS } from '../constants';
 import { DhtService, type DhtServer } from '../gen/pastry/v1/dht';
 import { FilesService, type FilesServer } from '../gen/pastry/v1/files';
 import { MessagingService, type MessagingServer } from '../gen/pastry/v1/messaging';
+import { ComputeService, type ComputeServer } from '../gen/pastry/v1/compute';
 import { PeerService, type PeerServer } from '../gen/pastry/v1/peer';
 import { tolerantDefinition } from './malformed';
 import { HealthService } from './health';
@@ -13,12 +14,12 @@ import { addLazyReflection } from './reflection';
 import { FRAME_MAGIC, FrameServer } from '../transport/frames';
 
 /** Health service names: '' and the API report readiness; 'liveness' only that the process runs. */
-export const HEALTH_READY_SERVICES = ['', 'pastry.v1.Dht', 'pastry.v1.Files', 'pastry.v1.Messaging'];
+export const HEALTH_READY_SERVICES = ['', 'pastry.v1.Dht', 'pastry.v1.Files', 'pastry.v1.Messaging', 'pastry.v1.Compute'];
 export const HEALTH_LIVENESS_SERVICE = 'liveness';
 
 export class RpcServer {
   readonly server: Server;
-  readonly health = new HealthService({ '': 'NOT_SERVING', 'pastry.v1.Dht': 'NOT_SERVING', 'pastry.v1.Files': 'NOT_SERVING', 'pastry.v1.Messaging': 'NOT_SERVING', liveness: 'SERVING' });
+  readonly health = new HealthService({ '': 'NOT_SERVING', 'pastry.v1.Dht': 'NOT_SERVING', 'pastry.v1.Files': 'NOT_SERVING', 'pastry.v1.Messaging': 'NOT_SERVING', 'pastry.v1.Compute': 'NOT_SERVING', liveness: 'SERVING' });
 
   /**
    * The framed peer transport's server, and the listener that tells its connections from
@@ -28,7 +29,7 @@ export class RpcServer {
   private readonly frames = new FrameServer();
   private listener: net.Server | undefined;
 
-  constructor(dht: DhtServer, peer: PeerServer, files: FilesServer, messaging: MessagingServer) {
+  constructor(dht: DhtServer, peer: PeerServer, files: FilesServer, messaging: MessagingServer, compute: ComputeServer) {
     this.server = new Server({
       'grpc.max_receive_message_length': LIMITS.maxGrpcMessageBytes,
       'grpc.max_send_message_length': LIMITS.maxGrpcMessageBytes,
@@ -39,6 +40,7 @@ export class RpcServer {
     this.frames.addService(tolerantDefinition(PeerService), peer);
     this.server.addService(tolerantDefinition(FilesService), files);
     this.server.addService(tolerantDefinition(MessagingService), messaging);
+    this.server.addService(tolerantDefinition(ComputeService), compute);
     this.health.addToServer(this.server);
     const root = protoRoot();
     addLazyReflection(this.server, () => {
@@ -114,5 +116,5 @@ export function protoRoot(): string {
 }
 
 function protoFiles(): string[] {
-  return ['pastry/v1/dht.proto', 'pastry/v1/files.proto', 'pastry/v1/messaging.proto', 'pastry/v1/peer.proto', 'grpc/health/v1/health.proto'];
+  return ['pastry/v1/dht.proto', 'pastry/v1/files.proto', 'pastry/v1/messaging.proto', 'pastry/v1/compute.proto', 'pastry/v1/peer.proto', 'grpc/health/v1/health.proto'];
 }

@@ -1,7 +1,9 @@
 import type { Files } from '../files/files';
 import type { Scribe } from '../scribe/scribe';
+import type { Compute } from '../compute/compute';
 import { watchFiles } from './file-metrics';
 import { watchScribe } from './scribe-metrics';
+import { watchCompute } from './compute-metrics';
 import type { NodeHandle } from '../core/node-handle';
 import type { Logger } from '../logger';
 import type { OverlayHooks } from '../overlay/overlay';
@@ -81,6 +83,10 @@ export class Telemetry {
 
   watchScribe(scribe: Scribe): void {
     watchScribe(this.metrics.registry, scribe);
+  }
+
+  watchCompute(compute: Compute): void {
+    watchCompute(this.metrics.registry, compute);
   }
 
   /** Replica diversion's totals, for pastry_diversion_events_total. */
