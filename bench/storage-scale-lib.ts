@@ -167,7 +167,11 @@ export async function runStorageScale(o: ScaleOptions, progress: (line: string) 
   running.add(runDir);
   const options: ClusterOptions = { runDir, port: o.port, metricsPort: o.metricsPort, storage: o.storage, subnet: o.subnet };
   try {
-    const state = await clusterUp(o.nodes, options, 120_000);
+    // A graceful leave hands every object over before the process must exit: a node holding
+    // millions needs minutes (about 10,000 objects a second), as a pod needs its grace period.
+    const graceMs = Math.max(20_000, Math.ceil((o.objects * Math.min(K, o.nodes)) / o.nodes / 4_000) * 1000);
+    const env = { ...process.env, PASTRY_SHUTDOWN_GRACE_MS: String(process.env.PASTRY_SHUTDOWN_GRACE_MS ?? graceMs) };
+    const state = await clusterUp(o.nodes, options, 120_000, env);
     let members: Member[] = state.pods.map((p) => ({ name: p.name, id: p.id, address: p.address, pid: p.pid }));
     const rssBefore = members.map((m) => rssBytes(m.pid));
     const loadPerSecond = await load(members, o.objects, o.valueBytes);
@@ -186,7 +190,7 @@ export async function runStorageScale(o: ScaleOptions, progress: (line: string) 
     const leaver = readState(runDir)!.pods.find((p) => p.name === most.name)!;
     const t1 = Date.now();
     process.kill(leaver.pid, 'SIGTERM');
-    await waitForExit([leaver.pid], 120_000);
+    await waitForExit([leaver.pid], Number(env.PASTRY_SHUTDOWN_GRACE_MS) + 30_000);
     const leaveSeconds = (Date.now() - t1) / 1000;
     members = members.filter((m) => m.name !== leaver.name);
     const settled = await waitForCounts(members, o.objects, Date.now() + 120_000);
@@ -199,7 +203,7 @@ export async function runStorageScale(o: ScaleOptions, progress: (line: string) 
     if (victim.redis) process.kill(victim.redis.pid, 'SIGKILL');
     await waitForExit([victim.pid, ...(victim.redis ? [victim.redis.pid] : [])], 10_000);
     const t0 = Date.now();
-    const again = startPod(readState(runDir)!, victim.ordinal, options);
+    const again = startPod(readState(runDir)!, victim.ordinal, options, env);
     members = members.map((m) => (m.name === again.name ? { ...m, pid: again.pid } : m));
     const refilled = await waitForCounts(members, o.objects, Date.now() + o.timeoutMs);
     const seconds = (Date.now() - t0) / 1000;

@@ -81,6 +81,22 @@ describe('deterministic network: stores many pages long', () => {
     expectClean(seed, 'objects short of k replicas after the leave', await ring.missingReplicas());
   });
 
+  it('a graceful leave out of time stops reading the store and counts the rest as not handed off', async () => {
+    const seed = seedFromEnv(36);
+    const ring = await ringOf(seed, 3_600_000);
+    const leaver = ring.live()[2]!;
+    const held = await leaver.store.count();
+    expect(held).toBeGreaterThan(3 * PAGE);
+    await leaver.parts.antiEntropy.stop();
+    const reads = jest.spyOn(leaver.store, 'range');
+    // The deadline has passed: nothing can be sent, and the leave must not take a page of
+    // reads per page held (a node of millions of objects would outlast its grace period).
+    const r = await ring.net.settle(leaver.parts.antiEntropy.handOffAll(ring.net.now), 10_000);
+    expect(r).toEqual({ ok: true, value: { handedOff: 0, failed: held } });
+    expect(reads.mock.calls.length).toBeLessThanOrEqual(1);
+    reads.mockRestore();
+  });
+
   it('counts the objects of a replica that does not answer as under-replicated', async () => {
     const seed = seedFromEnv(33);
     const ring = await ringOf(seed, 3_600_000);

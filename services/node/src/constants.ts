@@ -66,6 +66,8 @@ export const REPLICATION = {
   maxObjectsPerMessage: 256,
   /** Objects of one StoreReplicas message a node writes at once. */
   applyWindow: 32,
+  /** StoreReplicas messages in flight to one node during a handoff. */
+  pushesPerTarget: 3,
   /** Bytes of values in one StoreReplicas message (well under the gRPC cap). */
   maxBytesPerMessage: 4 * 1024 * 1024,
   /** Digest buckets; objects are bucketed by a hash of their GUID. */

@@ -341,23 +341,28 @@ export class AntiEntropy {
     }
     // Batch by batch: one failed message costs its own objects, not everything for that target.
     const failed = new Set<Id>();
-    await Promise.all(
-      [...byTarget.values()].map(async ({ peer, objects }) => {
-        for (const batch of batches(objects)) {
-          if (this.clock.now() >= deadline) {
-            batch.forEach((o) => failed.add(o.guid));
-            continue;
-          }
-          try {
-            const res = await this.replication.push(peer, batch, deadline, pointed !== undefined);
-            for (const g of res.pointed) {
-              failed.add(g);
-              pointed?.add(g);
-            }
-          } catch {
-            batch.forEach((o) => failed.add(o.guid));
-          }
+    // A few messages in flight per target: its writes overlap the next message's transfer.
+    const send = async (peer: NodeHandle, queue: StoredObject[][]): Promise<void> => {
+      for (let batch = queue.shift(); batch; batch = queue.shift()) {
+        if (this.clock.now() >= deadline) {
+          batch.forEach((o) => failed.add(o.guid));
+          continue;
         }
+        try {
+          const res = await this.replication.push(peer, batch, deadline, pointed !== undefined);
+          for (const g of res.pointed) {
+            failed.add(g);
+            pointed?.add(g);
+          }
+        } catch {
+          batch.forEach((o) => failed.add(o.guid));
+        }
+      }
+    };
+    await Promise.all(
+      [...byTarget.values()].map(({ peer, objects }) => {
+        const queue = [...batches(objects)];
+        return Promise.all(Array.from({ length: REPLICATION.pushesPerTarget }, () => send(peer, queue)));
       }),
     );
     return new Set([...full.keys()].filter((g) => !failed.has(g)));
@@ -370,7 +375,14 @@ export class AntiEntropy {
   async handOffAll(deadline: number): Promise<{ handedOff: number; failed: number }> {
     let handedOff = 0;
     let failed = 0;
+    const held = await this.local.store.count();
     for await (const page of this.pages()) {
+      // Out of time: the rest stays for anti-entropy on the replicas left, and the leave
+      // goes on (the leaf set told) before the process must exit.
+      if (this.clock.now() >= deadline) {
+        failed = Math.max(failed, held - handedOff);
+        break;
+      }
       const items = page.objects.map((object) => ({ object, targets: this.endpoint.replicaSet(object.guid, this.config.replicas, this.endpoint.self.id) }));
       const delivered = await this.pushAll(items, deadline);
       handedOff += delivered.size;
