@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks on the release install.sh made, each printing what it measured:
 #   - a put and a get from a client pod, through the client Service's DNS name;
-#   - a file put from the host and fetched in a client pod, byte-identical, then removed;
+#   - a file put from the host and fetched in a client pod, byte-identical, a compute job over
+#     its chunks through the Service (their SHA-256), then removed;
 #   - messaging: a subscriber in a client pod gets exactly the N messages published from the
 #     host, sequences 1..N in order with their payloads, and a message sent to an inbox;
 #   - the Prometheus endpoint of every pod, scraped through its pod IP;
@@ -143,6 +144,12 @@ log "file put through $target: $(node -e 'const r=JSON.parse(process.argv[1]); c
 client_pod e2e-files 180 "pastry file get $guid -o - --target $RELEASE.$NAMESPACE.svc.cluster.local:$svc_port | sha256sum"
 [[ $client_phase == Succeeded && $(tail -1 <<<"$client_out" | cut -d' ' -f1) == "$want" ]] || die "file get in a client pod: $client_phase: $client_out (want $want)"
 log "file get in a client pod through $RELEASE.$NAMESPACE.svc.cluster.local: $FILE_MIB MiB, SHA-256 identical"
+# A compute job over the same file through the Service: one unit per chunk, each on a pod
+# that holds the chunk; the SHA-256 of every chunk, in file order, as computed here.
+want_hashes=$(node -e 'const fs = require("fs"), c = require("crypto"); const b = fs.readFileSync(process.argv[1]); const out = []; for (let i = 0; i < b.length; i += 262144) out.push(c.createHash("sha256").update(b.subarray(i, i + 262144)).digest("hex")); console.log(out.join("\n"))' "$file")
+got_hashes=$(node dist/services/cli/src/main.js compute run examples/compute/build/sha256.wasm --input "$guid" --target "$target" 2>"$E2E_RUN/compute.err") || die "compute run through $target failed: $(cat "$E2E_RUN/compute.err")"
+[[ $got_hashes == "$want_hashes" ]] || die "compute run through $target: the chunk hashes differ from the file's"
+log "compute run through $target: SHA-256 of $(wc -l <<<"$got_hashes") chunks, each on a pod holding it, equal to the file's ($(tail -1 "$E2E_RUN/compute.err"))"
 node dist/services/cli/src/main.js file rm "$guid" --target "$target" >/dev/null || die "file rm $guid failed"
 rm -f "$file"
 log "file rm: removed"
