@@ -83,7 +83,8 @@ Options:
   --inbox NAME         sub: read the inbox NAME instead of a topic
   --name NAME          pub, send, anycast, chat: the publisher others see (default $USER@hostname)
   --timeout S          seconds to wait (default 10 for requests, 90 for cluster up); for sub and
-                       chat, for each (re)subscription to be confirmed, not a limit on the whole
+                       chat, for each (re)subscription to be confirmed, not a limit on the whole;
+                       for compute run, each unit's time limit (default the node's, 30 s)
   --trace              route: per-hop timing, under a new trace id
   --listen host:port   monitor: where Prometheus listens (default 127.0.0.1:9090)
   --scrape-interval D  monitor: Prometheus scrape interval (default 5s)

@@ -226,6 +226,8 @@ export const SCRIBE = {
 export const COMPUTE = {
   /** Bytes a unit may write. */
   maxOutputBytes: 1024 * 1024,
+  /** Bytes of all of a job's outputs, which its entry node holds until the reduce. */
+  maxJobOutputBytes: 256 * 1024 * 1024,
   /** Units a job runs at most (a file of 4 TiB in 1 MiB chunks). */
   maxUnits: 4 * 1024 * 1024,
   /** Units of one job in flight at once (the nodes' queues take the rest of the back-pressure). */

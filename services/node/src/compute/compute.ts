@@ -158,6 +158,7 @@ export class Compute implements Application {
     const outputs: Buffer[] = new Array(inputs.length);
     const template = { jobId, moduleGuid: idToBytes(moduleGuid), arg: req.arg, function: fn, timeoutMs, redundancy };
     let next = 0;
+    let outputBytes = 0;
     const worker = async (): Promise<void> => {
       while (next < inputs.length) {
         const index = next++;
@@ -168,8 +169,13 @@ export class Compute implements Application {
           report();
         });
         status.running--;
-        if (outcome.ok) {
+        if (outcome.ok && outputBytes + outcome.output.length > COMPUTE.maxJobOutputBytes) {
+          // The entry node holds every output until the reduce: bounded like any buffer.
+          status.failed++;
+          if (status.failures.length < COMPUTE.failuresKept) status.failures.push({ unit: index, input: idToBytes(inputs[index]!), error: `the job's outputs pass ${COMPUTE.maxJobOutputBytes} bytes` });
+        } else if (outcome.ok) {
           outputs[index] = outcome.output;
+          outputBytes += outcome.output.length;
           status.done++;
         } else {
           status.failed++;
