@@ -1,3 +1,6 @@
+import { compareCloseness } from '../../services/node/src/core/id';
+import { encodeLocate, FILES_APP } from '../../services/node/src/files/messages';
+import type { RouteResult } from '../../services/node/src/overlay/common-api';
 import { DetRing, seedFromEnv } from './ring';
 import { expectClean, misroutes, spreadVictims, writeMany } from './scenarios';
 
@@ -17,6 +20,32 @@ describe('deterministic network: crashes, loss, partitions', () => {
     expectClean(seed, 'routing after the crash', await misroutes(ring, 300));
     expectClean(seed, 'replicas after the crash', await ring.missingReplicas());
     expectClean(seed, 'reads after the crash', await ring.lostReads());
+  });
+
+  it('a message whose root just crashed reaches the next closest node, and says it was routed around', async () => {
+    const seed = seedFromEnv(1011);
+    const ring = new DetRing(seed);
+    for (const h of ring.create(12)) ring.start(h);
+    expectClean(seed, 'leaf sets', await ring.converge(60_000));
+    const victim = ring.live()[5]!;
+    const key = victim.handle.id;
+    const next = ring.live().filter((n) => n !== victim).sort((a, b) => compareCloseness(key, a.handle.id, b.handle.id))[0]!;
+    const via = ring.live().find((n) => n !== victim && n !== next)!;
+    // Nobody has noticed yet: the first hop towards the key is the dead node.
+    // A chunk lookup: any application's routed message would do.
+    const locate = (from: typeof via): Promise<RouteResult> => from.overlay.route(FILES_APP, key, encodeLocate(undefined), { deadline: ring.net.now + 10_000 });
+    const before = await ring.net.settle(locate(via), 20_000);
+    expect(before.ok && before.value.root.id).toBe(victim.handle.id);
+    expect(before.ok && before.value.reroutes).toBe(0);
+    ring.crash(victim.handle);
+    // From the node that becomes the root (it delivers after the failed hop), then from another.
+    for (const from of [next, via]) {
+      const r = await ring.net.settle(locate(from), 20_000);
+      expect(r.ok).toBe(true);
+      if (!r.ok) return;
+      expect(r.value.root.id).toBe(next.handle.id);
+      expect([from.handle.name, r.value.reroutes >= 1]).toEqual([from.handle.name, true]);
+    }
   });
 
   it('5% loss and jittered delays during joins and writes: the same guarantees', async () => {

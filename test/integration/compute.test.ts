@@ -64,7 +64,9 @@ describe('distributed computing on a local ring (pastry compute ...)', () => {
   beforeAll(async () => {
     if (!existsSync(wasm('fixtures/spin'))) execFileSync('bash', [path.join(ROOT, 'examples', 'compute', 'build.sh')], { stdio: 'inherit' });
     writeFileSync(file, bytes);
-    ring = await startRing(5, SUBNET, { PASTRY_COMPUTE_SLOTS: '1' });
+    // One slot and a queue of two per node: a job's 64 units in flight keep meeting full
+    // queues, which must hold them back, not fail them.
+    ring = await startRing(5, SUBNET, { PASTRY_COMPUTE_SLOTS: '1', PASTRY_COMPUTE_QUEUE: '2' });
     const put = await pastry('file', 'put', file, '--chunk-size', '16k', '--json', '--target', addr(0));
     expect(put.code).toBe(0);
     guid = JSON.parse(put.stdout).guid;
@@ -136,6 +138,12 @@ describe('distributed computing on a local ring (pastry compute ...)', () => {
   });
 
   it('a node killed in the middle of a job: its units run again elsewhere and the result is still right', async () => {
+    // The node that is root of the most chunks (not the entry node): it runs the most units.
+    const stat = await pastry('file', 'stat', guid, '--json', '--target', addr(0));
+    expect(stat.code).toBe(0);
+    const roots = new Map<string, number>();
+    for (const c of JSON.parse(stat.stdout).chunkInfo as { replicas: { name: string }[] }[]) roots.set(c.replicas[0]!.name, (roots.get(c.replicas[0]!.name) ?? 0) + 1);
+    const victim = [...roots].filter(([name]) => name !== 'pastry-0').sort((a, b) => b[1] - a[1])[0]![0];
     // Slow units (spin), so that the job is still running when the node dies.
     const child = spawn(process.execPath, [CLI, 'compute', 'run', wasm('fixtures/spin'), '--input', guid, '--arg', '80000000', '--reduce', 'sum', '--json', '--target', addr(0), '--run-dir', ring.options.runDir], {
       env: { ...process.env, PASTRY_LOG_LEVEL: 'warn' },
@@ -147,9 +155,16 @@ describe('distributed computing on a local ring (pastry compute ...)', () => {
     const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
     const killer = setTimeout(() => child.kill('SIGKILL'), 200_000);
     try {
-      await new Promise((r) => setTimeout(r, 2000));
+      // Killed while it runs a unit of the job (its metrics say so), so that a unit is lost with it.
+      const pod = ring.state().pods.find((p) => p.name === victim)!;
+      const running = async (): Promise<number> => {
+        const text = await fetch(`http://${pod.host}:${pod.metricsPort}/metrics`).then((r) => r.text(), () => '');
+        return Number(/^pastry_compute_units_running\S* (\d+)/m.exec(text)?.[1] ?? 0);
+      };
+      const until = Date.now() + 60_000;
+      while ((await running()) === 0 && Date.now() < until && child.exitCode === null) await new Promise((r) => setTimeout(r, 25));
       expect(child.exitCode).toBeNull();
-      signalPod(ring.options.runDir, 'pastry-3', 'SIGKILL');
+      signalPod(ring.options.runDir, victim, 'SIGKILL');
       expect(await exited).toBe(0);
     } finally {
       clearTimeout(killer);

@@ -236,6 +236,8 @@ export const COMPUTE = {
   maxAttempts: 5,
   /** Pause before a unit's next run, times the attempt number. */
   retryPauseMs: 250,
+  /** Pause before a unit refused by a full queue is sent again, times the refusals (up to 10). */
+  busyPauseMs: 20,
   /** A unit's route waits this many times its time limit (queueing, then running). */
   deadlineFactor: 4,
   /** Replicas a unit may run on at most (redundancy). */

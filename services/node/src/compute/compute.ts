@@ -5,7 +5,7 @@ import { COMPUTE, FILES } from '../constants';
 import type { Dht } from '../dht/dht';
 import { guidForContent } from '../dht/guid';
 import type { ReplicaStore } from '../dht/replica-store';
-import { InvalidArgumentError, NotFoundError, UnavailableError } from '../errors';
+import { InvalidArgumentError, NotFoundError, ResourceExhaustedError, UnavailableError } from '../errors';
 import type { Files } from '../files/files';
 import type { JobStatus } from '../gen/pastry/v1/compute';
 import { ComputeUnit, ComputeUnitReply } from '../gen/pastry/v1/compute_peer';
@@ -207,11 +207,14 @@ export class Compute implements Application {
     const key = idFromBytes(unit.input);
     const payload = encodeUnit(unit);
     let lastError = '';
-    for (let attempt = 1; attempt <= COMPUTE.maxAttempts; attempt++) {
-      if (attempt > 1) {
-        retried();
-        await new Promise<void>((resolve) => this.endpoint.setTimer(COMPUTE.retryPauseMs * attempt, resolve));
-      }
+    let attempt = 0;
+    // A full queue is back-pressure, not a failure: the unit waits, for as long as a run of
+    // it could take, without spending an attempt.
+    const patience = this.endpoint.now() + COMPUTE.deadlineFactor * timeoutMs;
+    let busy = 0;
+    while (attempt < COMPUTE.maxAttempts) {
+      const pause = busy > 0 && attempt === 0 ? COMPUTE.busyPauseMs * Math.min(busy, 10) : COMPUTE.retryPauseMs * attempt;
+      if (pause > 0) await new Promise<void>((resolve) => this.endpoint.setTimer(pause, resolve));
       // Room for the unit to wait in its node's queue, then run, then answer.
       const deadline = this.endpoint.now() + COMPUTE.deadlineFactor * timeoutMs + 2 * this.config.rpcTimeoutMs;
       try {
@@ -222,8 +225,15 @@ export class Compute implements Application {
         const r = ComputeUnitReply.decode(reply);
         return r.ok ? { ok: true, output: Buffer.from(r.output) } : { ok: false, error: r.error };
       } catch (error) {
+        for (let i = 0; i < ((error as { reroutes?: number }).reroutes ?? 0); i++) retried();
         if (error instanceof InvalidArgumentError) return { ok: false, error: error.message };
         lastError = error instanceof Error ? error.message : String(error);
+        if (error instanceof ResourceExhaustedError && this.endpoint.now() < patience) {
+          busy++;
+          continue;
+        }
+        attempt++;
+        if (attempt < COMPUTE.maxAttempts) retried();
       }
     }
     return { ok: false, error: `no node could run it in ${COMPUTE.maxAttempts} attempts: ${lastError}` };

@@ -71,7 +71,10 @@ export interface Endpoint {
   readonly self: NodeHandle;
   /** Joined a ring, not stopped. */
   readonly ready: boolean;
-  /** Routes `payload` to the root of `key`; the application's `forward` runs at every hop. */
+  /**
+   * Routes `payload` to the root of `key`; the application's `forward` runs at every hop. A
+   * refusal rejects with the root's error, whose `reroutes` counts as RouteResult's does.
+   */
   route(key: Id, payload: Buffer, options: RouteOptions): Promise<RouteResult>;
   /** Sends `payload` to this application on `node`; resolves with its answer. */
   send(node: NodeHandle, payload: Buffer, options: RouteOptions): Promise<Buffer>;

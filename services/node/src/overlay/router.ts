@@ -26,7 +26,8 @@ export class Router {
   /** Routes from this node; the answer, or the typed error of whoever refused. */
   async route(app: string, key: Id, payload: Buffer, options: RouteOptions): Promise<RouteResult> {
     const res = await this.handleForward({ key: idToBytes(key), app, payload, hops: [] }, options.deadline, options.context);
-    if (res.errorCode !== CODES.OK) throw errorFromCode(res.errorCode, res.errorMessage);
+    // A refusal still says how many hops were routed around before it.
+    if (res.errorCode !== CODES.OK) throw Object.assign(errorFromCode(res.errorCode, res.errorMessage), { reroutes: res.reroutes });
     return { root: fromNodeInfo(res.root, 'root'), hops: res.hops.map((h, i) => fromNodeInfo(h, `hops[${i}]`)), reply: res.payload, reroutes: res.reroutes };
   }
 
@@ -43,6 +44,11 @@ export class Router {
     const skip = new Set<Id>(this.detector.suspected());
     /** Nodes this hop already tried and routed around. */
     const tried = new Set<Id>();
+    // Whatever answers, it says how many hops this node routed around on the way.
+    const counted = (res: ForwardResponse): ForwardResponse => {
+      res.reroutes += tried.size;
+      return res;
+    };
     let upcalled = false;
     for (let attempt = 0; attempt <= LIMITS.maxRouteRetries; attempt++) {
       let decision = this.ctx.state.nextHop(key, skip);
@@ -59,12 +65,12 @@ export class Router {
         if (verdict.action === 'answer') {
           // Served on the way: for metrics and the hop span, this node delivered it.
           this.ctx.hooks.onHop?.('deliver', key, hops.length, sharedPrefixLength(key, this.ctx.self.id));
-          return this.answer(req, verdict.reply);
+          return counted(this.answer(req, verdict.reply));
         }
       }
       this.ctx.hooks.onHop?.(decision.kind, key, hops.length, decision.prefixLength);
-      if (!next) return this.deliver(app, req, message);
-      if (this.ctx.now() >= deadline - OVERLAY.hopMarginMs) return this.refusal(req, new DeadlineExceededError('deadline exceeded while routing'));
+      if (!next) return counted(await this.deliver(app, req, message));
+      if (this.ctx.now() >= deadline - OVERLAY.hopMarginMs) return counted(this.refusal(req, new DeadlineExceededError('deadline exceeded while routing')));
       const sent = [...req.hops, toNodeInfo(next)];
       try {
         const res = await this.ctx.env.call(next, 'forward', { key: req.key, app: req.app, payload: message.payload, hops: sent }, { deadline: deadline - OVERLAY.hopMarginMs, context });
@@ -75,7 +81,7 @@ export class Router {
           continue;
         }
         this.ctx.stats.forwarded++;
-        res.reroutes += tried.size;
+        counted(res);
         if (res.errorCode === 0 && app.returned) {
           try {
             app.returned(message, res.payload);
@@ -92,10 +98,10 @@ export class Router {
           tried.add(next.id);
           continue;
         }
-        return this.refusal(req, isTimeout(error) ? new DeadlineExceededError('a hop timed out') : error);
+        return counted(this.refusal(req, isTimeout(error) ? new DeadlineExceededError('a hop timed out') : error));
       }
     }
-    return this.refusal(req, new UnavailableError('no live route to the key'));
+    return counted(this.refusal(req, new UnavailableError('no live route to the key')));
   }
 
   private async upcall(app: Application, message: RoutedMessage, next: NodeHandle | undefined) {
