@@ -7,6 +7,7 @@ import { DhtClient, DhtService } from '../../services/node/src/gen/pastry/v1/dht
 import { PeerService } from '../../services/node/src/gen/pastry/v1/peer';
 import { FilesService } from '../../services/node/src/gen/pastry/v1/files';
 import { MessagingClient, MessagingService, type SubscribeResponse } from '../../services/node/src/gen/pastry/v1/messaging';
+import { ComputeService } from '../../services/node/src/gen/pastry/v1/compute';
 import { startRing, type TestRing } from '../helpers/local-ring';
 
 jest.setTimeout(90_000);
@@ -24,7 +25,7 @@ interface MethodDefinition {
 }
 
 /** Every method of the services a node serves, from the generated definitions. */
-const METHODS: MethodDefinition[] = [...Object.values(DhtService), ...Object.values(FilesService), ...Object.values(MessagingService), ...Object.values(PeerService)] as MethodDefinition[];
+const METHODS: MethodDefinition[] = [...Object.values(DhtService), ...Object.values(FilesService), ...Object.values(MessagingService), ...Object.values(ComputeService), ...Object.values(PeerService)] as MethodDefinition[];
 
 type Rand = () => number;
 const int = (rand: Rand, n: number): number => Math.floor(rand() * n);
@@ -207,9 +208,9 @@ describe('random bytes to every method never answer INTERNAL', () => {
     await ring?.down();
   });
 
-  it('covers the Dht, Files, Messaging and Peer services', () => {
+  it('covers the Dht, Files, Messaging, Compute and Peer services', () => {
     const messagingMethods = ['/pastry.v1.Messaging/Publish', '/pastry.v1.Messaging/Subscribe', '/pastry.v1.Messaging/Send', '/pastry.v1.Messaging/Anycast'];
-    expect(METHODS.map((m) => m.path)).toEqual(expect.arrayContaining(['/pastry.v1.Dht/Put', '/pastry.v1.Files/Upload', '/pastry.v1.Files/Download', '/pastry.v1.Files/Stat', ...messagingMethods, '/pastry.v1.Peer/Join', '/pastry.v1.Peer/Direct']));
+    expect(METHODS.map((m) => m.path)).toEqual(expect.arrayContaining(['/pastry.v1.Dht/Put', '/pastry.v1.Files/Upload', '/pastry.v1.Files/Download', '/pastry.v1.Files/Stat', ...messagingMethods, '/pastry.v1.Compute/Run', '/pastry.v1.Compute/Status', '/pastry.v1.Peer/Join', '/pastry.v1.Peer/Direct']));
     expect(byPath('/pastry.v1.Messaging/Subscribe').responseStream).toBe(true);
   });
 
