@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export PATH := $(shell go env GOPATH 2>/dev/null)/bin:$(PATH)
 NODE_BIN := node_modules/.bin
 
-.PHONY: run test deps examples build test-deps clean monitor bench-observability bench bench-storage bench-store-memory bench-files bench-messaging bench-profile chart-dashboards
+.PHONY: run test deps examples build test-deps clean monitor bench-observability bench bench-storage bench-store-memory bench-files bench-messaging bench-compute bench-profile chart-dashboards
 
 deps: node_modules/.installed
 
@@ -85,6 +85,13 @@ bench-messaging: build
 	$(NODE_BIN)/tsc -p bench/tsconfig.json
 	node dist/bench/messaging.js $(MESSAGING_ARGS)
 
+# Distributed computing on a 16-node ring: a 1 GiB text file's word count checked against wc -w and
+# one process, parallel efficiency of a CPU-bound job, kill -9 churn, cost per empty unit, node RSS.
+# COMPUTE_ARGS="--bytes 256m --skip-churn" for a shorter run.
+bench-compute: build
+	$(NODE_BIN)/tsc -p bench/tsconfig.json
+	node dist/bench/compute.js $(COMPUTE_ARGS)
+
 # Flame graphs (docs/profile-*.svg) and self-time tables of a loaded entry node and root.
 bench-profile: build
 	node bench/profile.mjs --op get $(PROFILE_ARGS)
@@ -94,5 +101,6 @@ bench: build
 	BENCH_NO_BUILD=1 bash bench/run.sh $(BENCH_ARGS)
 	$(MAKE) --no-print-directory bench-files
 	$(MAKE) --no-print-directory bench-messaging
+	$(MAKE) --no-print-directory bench-compute
 
 include k8s/e2e.mk
