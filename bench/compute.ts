@@ -16,8 +16,10 @@
  * after an error, a time-out or Ctrl-C.
  *
  *   node dist/bench/compute.js [--nodes 16] [--bytes 1g] [--chunk-size 256k] [--kill-every 10]
- *     [--spin-rounds N] [--empty-units 2000] [--skip-churn] [--churn-job spin|wordcount]
- *     [--seed 1] [--timeout-seconds 1800] [--keep]
+ *     [--spin-rounds N | --spin-ms 60] [--empty-units 2000] [--skip-churn] [--churn-job spin|wordcount]
+ *     [--seed 1] [--timeout-seconds 1800] [--subnet 127.0.58] [--keep]
+ * --spin-rounds unset: the rounds are calibrated in this process for --spin-ms per unit.
+ * --keep keeps the work directory (the node logs). Exits 1 when a check fails.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
