@@ -1,9 +1,11 @@
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { credentials, status as grpcStatus } from '@grpc/grpc-js';
 import { signalPod } from '../../services/cli/src/cluster';
+import { ComputeClient, type JobStatus } from '../../services/node/src/gen/pastry/v1/compute';
 import { startRing, type TestRing } from '../helpers/local-ring';
 import { CLI } from '../helpers/tools';
 
@@ -137,6 +139,64 @@ describe('distributed computing on a local ring (pastry compute ...)', () => {
     expect(JSON.parse(again.stdout).result).toBe(String(words(bytes)));
   });
 
+  it('a job whose client goes away is cancelled: no unit is sent after that, and it is on record as cancelled', async () => {
+    const wasmBytes = readFileSync(wasm('fixtures/spin'));
+    const client = new ComputeClient(addr(1), credentials.createInsecure());
+    const unitsRun = async (): Promise<number> => {
+      let total = 0;
+      for (const pod of ring.state().pods) {
+        const text = await fetch(`http://${pod.host}:${pod.metricsPort}/metrics`).then((r) => r.text());
+        total += Number(/^pastry_compute_units_total (\d+)/m.exec(text)?.[1] ?? NaN);
+      }
+      return total;
+    };
+    const before = await unitsRun();
+    let jobId = '';
+    let doneAtCancel = -1;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const call = client.run({ module: wasmBytes, moduleGuid: Buffer.alloc(0), inputFile: Buffer.from(guid, 'hex'), inputObjects: [], reduce: 'sum', redundancy: 0, arg: Buffer.from('80000000'), function: '', unitTimeoutMs: 0 });
+        const giveUp = setTimeout(() => reject(new Error('no unit finished in 60 s')), 60_000);
+        call.on('data', (s: JobStatus) => {
+          jobId = Buffer.from(s.jobId).toString('hex');
+          if (s.done > 0 && doneAtCancel < 0) {
+            doneAtCancel = s.done;
+            clearTimeout(giveUp);
+            call.cancel();
+            resolve();
+          }
+        });
+        call.on('error', (e: { code?: number }) => {
+          if (e.code !== grpcStatus.CANCELLED) reject(e);
+        });
+      });
+      // The job ends once the units in flight come back; then it is on record as cancelled.
+      let final: { state: string; done: number; failed: number; units: number; error: string } | undefined;
+      const until = Date.now() + 60_000;
+      while (Date.now() < until) {
+        const r = await pastry('compute', 'status', jobId, '--json', '--target', addr(1));
+        expect(r.code).toBe(0);
+        final = JSON.parse(r.stdout);
+        if (final!.state !== 'running') break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(final).toMatchObject({ state: 'cancelled', failed: 0 });
+      expect(final!.error).toMatch(/cancelled by its client after \d+ of \d+ units/);
+      // At most the units already sent (64 in flight) ran after the cancel, never the whole job.
+      expect(final!.done).toBeLessThan(final!.units);
+      const ran = (await unitsRun()) - before;
+      expect(ran).toBeLessThanOrEqual(doneAtCancel + 64);
+      expect(ran).toBeLessThan(final!.units);
+      // Nothing more is sent afterwards.
+      await new Promise((r) => setTimeout(r, 1500));
+      expect((await unitsRun()) - before).toBe(ran);
+      const metrics = await fetch(`http://${ring.state().pods[1]!.host}:${ring.state().pods[1]!.metricsPort}/metrics`).then((r) => r.text());
+      expect(metrics).toMatch(/^pastry_compute_jobs_total\{state="cancelled"\} 1$/m);
+    } finally {
+      client.close();
+    }
+  });
+
   it('a node killed in the middle of a job: its units run again elsewhere and the result is still right', async () => {
     // The node that is root of the most chunks (not the entry node): it runs the most units.
     const stat = await pastry('file', 'stat', guid, '--json', '--target', addr(0));
@@ -176,5 +236,11 @@ describe('distributed computing on a local ring (pastry compute ...)', () => {
     expect(out.result).toBe(String(bytes.length));
     expect(out.failed).toBe(0);
     expect(out.retried).toBeGreaterThan(0);
+    // The entry node's metric says why units were sent again, every cause counted.
+    const entry = ring.state().pods.find((p) => p.name === 'pastry-0')!;
+    const metrics = await fetch(`http://${entry.host}:${entry.metricsPort}/metrics`).then((r) => r.text());
+    const causes = [...metrics.matchAll(/^pastry_compute_units_retried_total\{cause="(rerouted|timeout|unavailable)"\} (\d+)$/gm)];
+    expect(causes.map((m) => m[1]).sort()).toEqual(['rerouted', 'timeout', 'unavailable']);
+    expect(causes.reduce((n, m) => n + Number(m[2]), 0)).toBeGreaterThanOrEqual(out.retried);
   });
 });

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Sandbox, UnitError } from '../../services/node/src/compute/sandbox';
+import { ownBytes, Sandbox, UnitError } from '../../services/node/src/compute/sandbox';
 import { prepareModule, WASM_PAGE } from '../../services/node/src/compute/wasm-module';
 import { InvalidArgumentError, ResourceExhaustedError } from '../../services/node/src/errors';
 
@@ -44,6 +44,36 @@ describe('compute sandbox', () => {
     const outputs = await Promise.all(inputs.map((input) => sandbox.run(echo, 'run', input, Buffer.alloc(0))));
     outputs.forEach((o, i) => expect(o.equals(inputs[i]!)).toBe(true));
     expect(sandbox.stats).toEqual({ running: 0, queued: 0, ok: 12, failed: 0 });
+  });
+
+  it('gives a unit exactly its bytes, whatever larger buffer they are a view of', async () => {
+    sandbox = new Sandbox({ slots: 1, queue: 4, memoryBytes: MEMORY, timeoutMs: 5_000, maxOutputBytes: 1 << 20 });
+    const pool = Buffer.alloc(4 << 20, 7);
+    const view = pool.subarray(1000, 1000 + 256 * 1024);
+    view.write('start');
+    const own = ownBytes(view);
+    // Posting `view` itself would copy the whole 4 MiB pool to the worker.
+    expect(own.buffer.byteLength).toBe(view.length);
+    expect(Buffer.from(own).equals(view)).toBe(true);
+    const out = await sandbox.run(prepared('echo'), 'run', view, Buffer.alloc(0));
+    expect(out.equals(view)).toBe(true);
+    // The caller's buffer is left as it was (only the copy is transferred).
+    expect(pool.length).toBe(4 << 20);
+    expect(view.subarray(0, 5).toString()).toBe('start');
+  });
+
+  it('times a unit from its start in a slot, not from its wait in the queue', async () => {
+    sandbox = new Sandbox({ slots: 1, queue: 4, memoryBytes: MEMORY, timeoutMs: 400, maxOutputBytes: 1 << 20 });
+    const t0 = Date.now();
+    const first = failure(sandbox.runTimed(prepared('loop'), 'run', Buffer.alloc(0), Buffer.alloc(0)));
+    const second = sandbox.runTimed(prepared('echo'), 'run', Buffer.from('queued'), Buffer.alloc(0));
+    const e = await first;
+    expect(e.ms).toBeGreaterThanOrEqual(390);
+    const { output, ms } = await second;
+    expect(output.toString()).toBe('queued');
+    // It waited about 400 ms for the slot, and ran in a small part of that.
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(400);
+    expect(ms).toBeLessThan(200);
   });
 
   it('ends a unit that loops forever at its time limit, and the next unit runs', async () => {

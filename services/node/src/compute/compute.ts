@@ -5,7 +5,7 @@ import { COMPUTE, FILES } from '../constants';
 import type { Dht } from '../dht/dht';
 import { guidForContent } from '../dht/guid';
 import type { ReplicaStore } from '../dht/replica-store';
-import { InvalidArgumentError, NotFoundError, ResourceExhaustedError, UnavailableError } from '../errors';
+import { DeadlineExceededError, InvalidArgumentError, NotFoundError, ResourceExhaustedError, UnavailableError } from '../errors';
 import type { Files } from '../files/files';
 import type { JobStatus } from '../gen/pastry/v1/compute';
 import { ComputeUnit, ComputeUnitReply } from '../gen/pastry/v1/compute_peer';
@@ -48,11 +48,20 @@ export interface JobRequest {
   unitTimeoutMs: number;
 }
 
+/**
+ * Why a unit was sent again: the overlay routed around a hop that failed on its way (which may
+ * have been the node running it), or an attempt ended in an error (its node timed out, died,
+ * or could not be reached) and the coordinator sent a new one.
+ */
+export type RetryCause = 'rerouted' | 'timeout' | 'unavailable';
+
 export interface ComputeStats {
   /** Units this node ran, by how they ended. */
   ran: { ok: number; failed: number };
-  /** Unit runs this node's jobs sent again. */
-  retried: number;
+  /** Unit runs this node's jobs sent again, by cause. */
+  retried: Record<RetryCause, number>;
+  /** Jobs this node coordinated, by how they ended. */
+  jobs: { done: number; failed: number; cancelled: number };
   /** Seconds per unit run here, for the histogram (the telemetry drains it). */
   durations: number[];
 }
@@ -71,7 +80,7 @@ interface Prepared {
 export class Compute implements Application {
   readonly id = COMPUTE_APP;
   readonly sandbox: Sandbox;
-  readonly stats: ComputeStats = { ran: { ok: 0, failed: 0 }, retried: 0, durations: [] };
+  readonly stats: ComputeStats = { ran: { ok: 0, failed: 0 }, retried: { rerouted: 0, timeout: 0, unavailable: 0 }, jobs: { done: 0, failed: 0, cancelled: 0 }, durations: [] };
   private readonly modules = new Map<Id, Prepared>();
   private readonly jobs = new Map<string, JobStatus>();
 
@@ -119,9 +128,10 @@ export class Compute implements Application {
 
   /**
    * Runs a job to its end; `progress` sees its status as units finish (at most every
-   * COMPUTE.progressMs, and at the end). Resolves with the final status, failed or done.
+   * COMPUTE.progressMs, and at the end). Resolves with the final status: done, failed, or
+   * cancelled when `signal` aborts (no unit is sent after that; those in flight are let go).
    */
-  async run(req: JobRequest, progress: (status: JobStatus) => void = () => undefined): Promise<JobStatus> {
+  async run(req: JobRequest, progress: (status: JobStatus) => void = () => undefined, signal?: AbortSignal): Promise<JobStatus> {
     const started = this.endpoint.now();
     const fn = req.fn || 'run';
     const reduceFn = req.reduce === '' || req.reduce === 'concat' || req.reduce === 'sum' ? undefined : req.reduce;
@@ -159,16 +169,19 @@ export class Compute implements Application {
     const template = { jobId, moduleGuid: idToBytes(moduleGuid), arg: req.arg, function: fn, timeoutMs, redundancy };
     let next = 0;
     let outputBytes = 0;
+    const retries: Record<RetryCause, number> = { rerouted: 0, timeout: 0, unavailable: 0 };
     const worker = async (): Promise<void> => {
-      while (next < inputs.length) {
+      while (next < inputs.length && !signal?.aborted) {
         const index = next++;
         status.running++;
-        const outcome = await this.runUnit({ ...template, index, input: idToBytes(inputs[index]!) }, timeoutMs, () => {
+        const outcome = await this.runUnit({ ...template, index, input: idToBytes(inputs[index]!) }, timeoutMs, signal, (cause) => {
           status.retried++;
-          this.stats.retried++;
+          retries[cause]++;
+          this.stats.retried[cause]++;
           report();
         });
         status.running--;
+        if (outcome === 'cancelled') break;
         if (outcome.ok && outputBytes + outcome.output.length > COMPUTE.maxJobOutputBytes) {
           // The entry node holds every output until the reduce: bounded like any buffer.
           status.failed++;
@@ -185,7 +198,10 @@ export class Compute implements Application {
       }
     };
     await Promise.all(Array.from({ length: Math.min(COMPUTE.unitsInFlight, inputs.length) }, worker));
-    if (status.failed > 0) {
+    if (signal?.aborted) {
+      status.state = 'cancelled';
+      status.error = `cancelled by its client after ${status.done + status.failed} of ${status.units} units`;
+    } else if (status.failed > 0) {
       status.state = 'failed';
       status.error = `${status.failed} of ${status.units} units failed`;
     } else {
@@ -197,13 +213,14 @@ export class Compute implements Application {
         status.error = `the reduce step failed: ${error instanceof Error ? error.message : String(error)}`;
       }
     }
-    this.log.info('compute_job', { job: jobId.toString('hex'), state: status.state, units: status.units, failed: status.failed, retried: status.retried, ms: this.endpoint.now() - started });
+    this.stats.jobs[status.state as keyof ComputeStats['jobs']]++;
+    this.log.info('compute_job', { job: jobId.toString('hex'), state: status.state, units: status.units, done: status.done, failed: status.failed, retried: status.retried, retriedBy: retries, ms: this.endpoint.now() - started });
     report(true);
     return status;
   }
 
   /** One unit to its end: routed to its input's root, sent again while its node fails. */
-  private async runUnit(unit: ComputeUnit, timeoutMs: number, retried: () => void): Promise<{ ok: true; output: Buffer } | { ok: false; error: string }> {
+  private async runUnit(unit: ComputeUnit, timeoutMs: number, signal: AbortSignal | undefined, retried: (cause: RetryCause) => void): Promise<{ ok: true; output: Buffer } | { ok: false; error: string } | 'cancelled'> {
     const key = idFromBytes(unit.input);
     const payload = encodeUnit(unit);
     let lastError = '';
@@ -215,17 +232,18 @@ export class Compute implements Application {
     while (attempt < COMPUTE.maxAttempts) {
       const pause = busy > 0 && attempt === 0 ? COMPUTE.busyPauseMs * Math.min(busy, 10) : COMPUTE.retryPauseMs * attempt;
       if (pause > 0) await new Promise<void>((resolve) => this.endpoint.setTimer(pause, resolve));
+      if (signal?.aborted) return 'cancelled';
       // Room for the unit to wait in its node's queue, then run, then answer.
       const deadline = this.endpoint.now() + COMPUTE.deadlineFactor * timeoutMs + 2 * this.config.rpcTimeoutMs;
       try {
         const { reply, reroutes } = await this.endpoint.route(key, payload, { deadline });
         // A hop that failed on the way may have been the node running the unit: the overlay
         // sent it on to the next closest, which ran it again.
-        for (let i = 0; i < reroutes; i++) retried();
+        for (let i = 0; i < reroutes; i++) retried('rerouted');
         const r = ComputeUnitReply.decode(reply);
         return r.ok ? { ok: true, output: Buffer.from(r.output) } : { ok: false, error: r.error };
       } catch (error) {
-        for (let i = 0; i < ((error as { reroutes?: number }).reroutes ?? 0); i++) retried();
+        for (let i = 0; i < ((error as { reroutes?: number }).reroutes ?? 0); i++) retried('rerouted');
         if (error instanceof InvalidArgumentError) return { ok: false, error: error.message };
         lastError = error instanceof Error ? error.message : String(error);
         if (error instanceof ResourceExhaustedError && this.endpoint.now() < patience) {
@@ -233,7 +251,7 @@ export class Compute implements Application {
           continue;
         }
         attempt++;
-        if (attempt < COMPUTE.maxAttempts) retried();
+        if (attempt < COMPUTE.maxAttempts) retried(error instanceof DeadlineExceededError ? 'timeout' : 'unavailable');
       }
     }
     return { ok: false, error: `no node could run it in ${COMPUTE.maxAttempts} attempts: ${lastError}` };
@@ -246,22 +264,22 @@ export class Compute implements Application {
     const ranOn = [toNodeInfo(this.endpoint.self)];
     if (!prepared.exports.has(unit.function)) return { ok: false, output: Buffer.alloc(0), error: `the module exports no function "${unit.function}"`, ranOn, ms: 0 };
     const input = await this.input(idFromBytes(unit.input), deadline);
-    const t0 = this.endpoint.now();
     try {
-      const output = await this.sandbox.run(prepared.module, unit.function, input, unit.arg, unit.timeoutMs || this.config.unitTimeoutMs);
-      this.ran(true, t0);
-      return { ok: true, output, error: '', ranOn, ms: this.endpoint.now() - t0 };
+      // The time is the run's own, from its slot on: not the wait in the queue before it.
+      const { output, ms } = await this.sandbox.runTimed(prepared.module, unit.function, input, unit.arg, unit.timeoutMs || this.config.unitTimeoutMs);
+      this.ran(true, ms);
+      return { ok: true, output, error: '', ranOn, ms: Math.round(ms) };
     } catch (error) {
       if (!(error instanceof UnitError)) throw error;
-      this.ran(false, t0);
-      return { ok: false, output: Buffer.alloc(0), error: error.message, ranOn, ms: this.endpoint.now() - t0 };
+      this.ran(false, error.ms);
+      return { ok: false, output: Buffer.alloc(0), error: error.message, ranOn, ms: Math.round(error.ms) };
     }
   }
 
-  private ran(ok: boolean, t0: number): void {
+  private ran(ok: boolean, ms: number): void {
     if (ok) this.stats.ran.ok++;
     else this.stats.ran.failed++;
-    if (this.stats.durations.length < COMPUTE.durationsKept) this.stats.durations.push((this.endpoint.now() - t0) / 1000);
+    if (this.stats.durations.length < COMPUTE.durationsKept) this.stats.durations.push(ms / 1000);
   }
 
   /** The input's bytes: this node's replica, else a DHT read. */

@@ -19,12 +19,24 @@ export interface SandboxConfig {
 export type UnitErrorKind = 'trap' | 'abort' | 'memory' | 'timeout' | 'output' | 'crash';
 
 export class UnitError extends Error {
+  /** How long the unit ran before it failed (0 when it never started). */
+  ms = 0;
+
   constructor(
     readonly kind: UnitErrorKind,
     message: string,
   ) {
     super(message);
   }
+}
+
+/**
+ * The bytes of `view` in a buffer of their own. Posting a view to a worker copies its whole
+ * underlying buffer, and a Buffer is often a slice of a much larger pool (Node's, or a Redis
+ * reply's): a copy of exactly its bytes, transferred, is the only copy made.
+ */
+export function ownBytes(view: Uint8Array): Uint8Array {
+  return new Uint8Array(view);
 }
 
 export interface SandboxStats {
@@ -40,7 +52,7 @@ interface Job {
   input: Uint8Array;
   arg: Uint8Array;
   timeoutMs: number;
-  resolve: (output: Buffer) => void;
+  resolve: (result: { output: Buffer; ms: number }) => void;
   reject: (error: Error) => void;
 }
 
@@ -68,13 +80,21 @@ export class Sandbox {
   }
 
   /** Runs `entry` of `module` (from prepareModule) on `input`; resolves with what it wrote. */
-  run(module: WebAssembly.Module, entry: string, input: Uint8Array, arg: Uint8Array, timeoutMs = this.config.timeoutMs): Promise<Buffer> {
+  async run(module: WebAssembly.Module, entry: string, input: Uint8Array, arg: Uint8Array, timeoutMs = this.config.timeoutMs): Promise<Buffer> {
+    return (await this.runTimed(module, entry, input, arg, timeoutMs)).output;
+  }
+
+  /**
+   * As run(), with the milliseconds the unit ran (from its start in a slot, not counting its
+   * wait in the queue); a UnitError carries them too.
+   */
+  runTimed(module: WebAssembly.Module, entry: string, input: Uint8Array, arg: Uint8Array, timeoutMs = this.config.timeoutMs): Promise<{ output: Buffer; ms: number }> {
     if (this.closed) return Promise.reject(new ResourceExhaustedError('the compute sandbox is stopped'));
     const free = this.slots.find((s) => !s.busy);
     if (!free && this.waiting.length >= this.config.queue) {
       return Promise.reject(new ResourceExhaustedError(`this node's compute queue is full (${this.config.queue} units waiting)`));
     }
-    return new Promise<Buffer>((resolve, reject) => {
+    return new Promise<{ output: Buffer; ms: number }>((resolve, reject) => {
       const job: Job = { module, entry, input, arg, timeoutMs: Math.min(timeoutMs, this.config.timeoutMs), resolve, reject };
       if (free) this.start(free, job);
       else {
@@ -97,10 +117,12 @@ export class Sandbox {
     this.stats.running++;
     const worker = (slot.worker ??= this.spawn());
     const id = this.nextId++;
+    const started = performance.now();
     let settled = false;
     const finish = (error: Error | undefined, output?: Buffer): void => {
       if (settled) return;
       settled = true;
+      const ms = performance.now() - started;
       clearTimeout(timer);
       worker.off('message', onMessage);
       worker.off('error', onError);
@@ -109,10 +131,11 @@ export class Sandbox {
       this.stats.running--;
       if (error) {
         this.stats.failed++;
+        if (error instanceof UnitError) error.ms = ms;
         job.reject(error);
       } else {
         this.stats.ok++;
-        job.resolve(output!);
+        job.resolve({ output: output!, ms });
       }
       const next = this.waiting.shift();
       this.stats.queued = this.waiting.length;
@@ -128,7 +151,7 @@ export class Sandbox {
     }, job.timeoutMs);
     const onMessage = (m: WorkerReply): void => {
       if (m.id !== id) return;
-      if (m.ok) finish(undefined, Buffer.from(m.output));
+      if (m.ok) finish(undefined, Buffer.from(m.output.buffer, m.output.byteOffset, m.output.byteLength));
       else finish(new UnitError(m.kind, m.message));
     };
     const onError = (error: Error): void => {
@@ -142,16 +165,18 @@ export class Sandbox {
     worker.on('message', onMessage);
     worker.once('error', onError);
     worker.once('exit', onExit);
+    const input = ownBytes(job.input);
+    const arg = ownBytes(job.arg);
     const request: WorkerRequest = {
       id,
       module: job.module,
       entry: job.entry,
-      input: job.input,
-      arg: job.arg,
+      input,
+      arg,
       maxOutputBytes: this.config.maxOutputBytes,
       maxPages: Math.floor(this.config.memoryBytes / WASM_PAGE),
     };
-    worker.postMessage(request);
+    worker.postMessage(request, [input.buffer as ArrayBuffer, arg.buffer as ArrayBuffer]);
   }
 
   private spawn(): Worker {
@@ -232,7 +257,13 @@ function workerMain(): void {
       const instance = new WebAssembly.Instance(m.module, imports);
       memory = instance.exports.memory as WebAssembly.Memory;
       (instance.exports[m.entry] as () => void)();
-      parentPort!.postMessage({ id: m.id, ok: true, output: Buffer.concat(chunks) });
+      const output = new Uint8Array(written);
+      let at = 0;
+      for (const c of chunks) {
+        output.set(c, at);
+        at += c.length;
+      }
+      parentPort!.postMessage({ id: m.id, ok: true, output }, [output.buffer]);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       let kind: UnitErrorKind = 'trap';

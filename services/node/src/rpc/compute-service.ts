@@ -14,7 +14,12 @@ export function computeService(deps: { compute: Compute } & HandlerContext): Com
     run: (call: ServerWritableStream<RunRequest, JobStatus>) => {
       const observed = ctx.telemetry.server('Compute.Run', call.metadata, undefined);
       let cancelled = false;
-      call.on('cancelled', () => (cancelled = true));
+      // A client that goes away (cancelled, or failed over to another node) ends its job too.
+      const abort = new AbortController();
+      call.on('cancelled', () => {
+        cancelled = true;
+        abort.abort();
+      });
       const job = async (): Promise<void> => {
         const request: unknown = call.request;
         if (request instanceof MalformedRequest) throw malformedError(request);
@@ -34,6 +39,7 @@ export function computeService(deps: { compute: Compute } & HandlerContext): Com
           (s) => {
             if (!cancelled) call.write(s);
           },
+          abort.signal,
         );
       };
       job().then(
