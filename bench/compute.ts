@@ -594,6 +594,14 @@ interface Kill {
   restartedAtS?: number;
 }
 
+/** pastry-0's retries by cause (pastry_compute_units_retried_total{cause}), its running totals. */
+async function retriedByCause(runDir: string): Promise<Record<string, number>> {
+  const pod = readState(runDir)?.pods.find((p) => p.name === 'pastry-0');
+  if (!pod) return {};
+  const text = await fetch(`http://${pod.host}:${pod.metricsPort}/metrics`).then((r) => r.text());
+  return Object.fromEntries([...text.matchAll(/^pastry_compute_units_retried_total\{cause="(\w+)"\} (\d+)$/gm)].map((m) => [m[1]!, Number(m[2])]));
+}
+
 /** Runs `job` while a pod other than pastry-0 is killed every KILL_EVERY_S and restarted RESTART_AFTER_S later. */
 async function withChurn<T>(options: ClusterOptions, env: NodeJS.ProcessEnv, job: () => Promise<T>): Promise<{ value: T; kills: Kill[] }> {
   const state = readState(runDir)!;
@@ -759,7 +767,7 @@ async function main(): Promise<number> {
   log(`empty: ring ${f((1000 * emptyJob.seconds) / EMPTY_UNITS, 2)} ms a unit, sandbox ${f((1000 * emptyLocal.seconds) / emptyLocal.units, 3)} ms a unit`);
 
   // 4. churn.
-  let churn: { job: Job; kills: Kill[]; expected: string; cpu: number; timeline: number[] } | undefined;
+  let churn: { job: Job; kills: Kill[]; expected: string; cpu: number; timeline: number[]; causes: Record<string, number> } | undefined;
   /** Units done by the end of each 30 s of a job. */
   const WINDOW_S = 30;
   if (!values['skip-churn']) {
@@ -769,6 +777,7 @@ async function main(): Promise<number> {
     try {
       const doneAt: number[] = [];
       const stopChurnCpu = nodeCpuFollowing();
+      const causesBefore = await retriedByCause(runDir);
       const r = await withChurn(options, env, () => runJob(entry, req, `churn ${CHURN_JOB}`, deadline, (s, atS) => void (doneAt[Math.floor(atS / WINDOW_S)] = s.done)));
       const cpu = stopChurnCpu();
       let previous = 0;
@@ -778,7 +787,9 @@ async function main(): Promise<number> {
         previous = d;
         return n;
       });
-      churn = { job: r.value, kills: r.kills, expected, cpu, timeline };
+      const causesAfter = await retriedByCause(runDir);
+      const causes = Object.fromEntries(Object.entries(causesAfter).map(([cause, n]) => [cause, n - (causesBefore[cause] ?? 0)]));
+      churn = { job: r.value, kills: r.kills, expected, cpu, timeline, causes };
       check(`the ${CHURN_JOB} job under churn is still right`, r.value.status.state === 'done' && r.value.result === expected, `${r.value.result || failures(r.value)} vs ${expected}; ${r.value.status.failed} failed, ${r.value.status.retried} retried, ${r.kills.length} kills`);
     } catch (error) {
       check(`the ${CHURN_JOB} job under churn is still right`, false, String(error));
@@ -836,6 +847,7 @@ async function main(): Promise<number> {
     out.push(table(['figure', 'value', 'meaning'], [
       ['still correct', correct ? 'yes' : 'no', `result ${j.result || '(none)'} vs ${churn.expected}${j.status.error ? `; ${j.status.error}` : ''}`],
       ['units / retried / failed', `${j.status.units} / ${j.status.retried} / ${j.status.failed}`, 'retried: runs sent again (a route failed or was rerouted around a dead hop)'],
+      ['retried by cause', Object.entries(churn.causes).map(([cause, n]) => `${cause} ${n}`).join(', '), "pastry-0's pastry_compute_units_retried_total{cause} over the job: rerouted (a hop on the route died), timeout, unavailable"],
       ['time', `${f(j.seconds, 1)} s  (${f(j.seconds / base, 2)}× the run without churn)`, 'Compute.Run on pastry-0 to its final message'],
       ['kills', churn.kills.length === 0 ? '0 (the job ended before the first)' : `${churn.kills.length}`, 'SIGKILLs during the job (listed below)'],
       ['node CPU during the job', `${f(churn.cpu, 1)} s  (${f(churn.cpu / j.seconds, 2)} cores busy on average)`, `utime+stime of the node processes, restarted ones included (the run without churn: ${f(CHURN_JOB === 'spin' ? spinCpu : wcCpu, 1)} s)`],
