@@ -245,7 +245,7 @@ export async function waitForRing(state: ClusterState, timeoutMs: number): Promi
     problem = await ringProblem(running, state.leafSetSize);
     if (problem === '') return;
     if (dead.length > 0 && running.length === 0) break;
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`the ring did not converge within ${timeoutMs} ms: ${problem} (logs in the run directory)`);
 }

@@ -25,6 +25,8 @@ export const LIMITS = {
 export const OVERLAY = {
   /** Floor of an adaptive timeout: scheduling noise on a busy host exceeds loopback RTTs. */
   minProbeTimeoutMs: 250,
+  /** The first maintenance round after a join; the gaps double from there to the interval. */
+  firstRoundMs: 100,
   /** Every this many maintenance rounds one routing-table row is refreshed. */
   tableRefreshRounds: 20,
   /**

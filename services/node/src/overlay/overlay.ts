@@ -163,7 +163,10 @@ export class Overlay {
   }
 
   private maintain(): void {
-    this.every(this.ctx.config.maintenanceIntervalMs, () => this.tick());
+    // The first rounds come fast and slow down to the interval: nodes that joined at the same
+    // moment (a ring started in parallel) learn of each other in a few hundred milliseconds,
+    // not a few intervals, and a settled ring pays nothing for it.
+    this.every(this.ctx.config.maintenanceIntervalMs, () => this.tick(), OVERLAY.firstRoundMs);
     const healMs = this.ctx.config.partitionProbeIntervalMs ?? OVERLAY.partitionProbeIntervalMs;
     if (healMs > 0) this.every(healMs, () => this.heal.round());
   }
@@ -186,11 +189,17 @@ export class Overlay {
     return this.ticking;
   }
 
-  /** Runs `task` every `ms`, the next run armed when the last one ended. */
-  private every(ms: number, task: () => Promise<void>): void {
+  /**
+   * Runs `task` every `ms`, the next run armed when the last one ended; with `firstMs`, the
+   * first run comes after that and each gap doubles up to `ms`.
+   */
+  private every(ms: number, task: () => Promise<void>, firstMs = ms): void {
     let cancel: () => void = () => undefined;
+    let gap = Math.min(firstMs, ms);
     const arm = (): void => {
-      cancel = this.ctx.env.setTimer(ms, () => {
+      const wait = gap;
+      gap = Math.min(ms, gap * 2);
+      cancel = this.ctx.env.setTimer(wait, () => {
         void task()
           .catch((error: unknown) => this.ctx.log.warn('maintenance_failed', { error: String(error) }))
           .finally(() => {
