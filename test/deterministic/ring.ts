@@ -29,6 +29,8 @@ export interface RingOptions {
   capacityBytes?: number;
   /** Anti-entropy's entry-by-entry threshold (the node's default unless set). */
   entrySyncObjects?: number;
+  /** Value bytes a push reads ahead (the node's default unless set). */
+  pushWindowBytes?: number;
   /** Replica diversion by full nodes (on unless false). */
   diversion?: boolean;
   /** File sharing: bytes of fetched chunks each node keeps, and hashes per manifest page (defaults unless set). */
@@ -132,6 +134,7 @@ export class DetRing {
         tombstoneGraceMs: 600_000,
         scanPageObjects: this.options.scanPageObjects,
         entrySyncObjects: this.options.entrySyncObjects,
+        pushWindowBytes: this.options.pushWindowBytes,
         capacityBytes: this.options.capacityBytes,
         cacheLeaseMs: this.options.cacheLeaseMs,
         cacheBytes: this.options.cacheBytes,

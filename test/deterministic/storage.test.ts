@@ -81,6 +81,46 @@ describe('deterministic network: stores many pages long', () => {
     expectClean(seed, 'objects short of k replicas after the leave', await ring.missingReplicas());
   });
 
+  it('a handoff reads values a bounded window of bytes at a time, each sent before the next is read', async () => {
+    const seed = seedFromEnv(37);
+    const WINDOW = 200;
+    const ring = new DetRing(seed, { scanPageObjects: PAGE, entrySyncObjects: 50, antiEntropyIntervalMs: 3_600_000, pushWindowBytes: WINDOW, links: { encode: false } });
+    for (const h of ring.create(8)) ring.start(h);
+    expectClean(seed, 'leaf sets', await ring.converge(60_000));
+    await load(ring, OBJECTS);
+    const leaver = ring.live()[2]!;
+    const held = await leaver.store.count();
+    expect(held).toBeGreaterThan(3 * PAGE);
+    await leaver.parts.antiEntropy.stop();
+    // Bytes of values read and not yet sent: at most a window (plus the one object that opens it).
+    let unsent = 0;
+    let peak = 0;
+    const read = leaver.parts.local.read.bind(leaver.parts.local);
+    const reads = jest.spyOn(leaver.parts.local, 'read').mockImplementation(async (guid) => {
+      const r = await read(guid);
+      unsent += r.object?.size ?? 0;
+      peak = Math.max(peak, unsent);
+      return r;
+    });
+    const push = leaver.parts.replication.push.bind(leaver.parts.replication);
+    const pushes = jest.spyOn(leaver.parts.replication, 'push').mockImplementation(async (peer, objects, ...rest) => {
+      unsent = 0;
+      return push(peer, objects, ...rest);
+    });
+    const r = await ring.net.settle(leaver.parts.antiEntropy.handOffAll(ring.net.now + 60_000), 90_000);
+    reads.mockRestore();
+    pushes.mockRestore();
+    expect(r).toEqual({ ok: true, value: { handedOff: held, failed: 0 } });
+    const largest = 'value-1499'.length;
+    expect(peak).toBeGreaterThan(0);
+    expect(peak).toBeLessThanOrEqual(WINDOW);
+    // Without the window a whole page (100 objects, ~1 KB here) is read before the first send.
+    expect(PAGE * largest).toBeGreaterThan(2 * WINDOW);
+    await ring.net.settle(leaver.overlay.announceLeave(), 10_000);
+    ring.crash(leaver.handle);
+    expectClean(seed, 'objects short of k replicas after the leave', await ring.missingReplicas());
+  });
+
   it('a graceful leave out of time stops reading the store and counts the rest as not handed off', async () => {
     const seed = seedFromEnv(36);
     const ring = await ringOf(seed, 3_600_000);

@@ -80,6 +80,11 @@ export const REPLICATION = {
   scanPageObjects: 10_000,
   /** Objects a node reads to answer one SyncDigest: a page, with room for a denser range here. */
   maxDigestScanObjects: 40_000,
+  /**
+   * Value bytes a push (repair, handoff, leave) reads from the store before it sends them: a
+   * page of 1 MiB values must not be held in memory all at once.
+   */
+  pushWindowBytes: 32 * 1024 * 1024,
   /** Objects pushed or pulled per peer per anti-entropy round. */
   maxRepairsPerPeerPerRound: 1024,
   /** Pause before the next anti-entropy round while the last one left work over its budgets. */

@@ -174,6 +174,8 @@ export type DhtSettings = Pick<NodeConfig, 'replicas' | 'writeQuorum' | 'rpcTime
   scanPageObjects?: number;
   /** A differing range this small is compared entry by entry (REPLICATION.entrySyncObjects unless set). */
   entrySyncObjects?: number;
+  /** Value bytes read ahead of a push (REPLICATION.pushWindowBytes unless set; tests make it small). */
+  pushWindowBytes?: number;
 };
 
 /** The DHT application and its parts on one node's overlay: the same wiring for every driver. */
@@ -195,7 +197,7 @@ export function assembleDht(overlay: Overlay, store: Store, config: DhtSettings,
     endpoint,
     local,
     replication,
-    { replicas: config.replicas, intervalMs: config.antiEntropyIntervalMs, tombstoneGraceMs: config.tombstoneGraceMs, rpcTimeoutMs: config.rpcTimeoutMs, scanPageObjects: config.scanPageObjects, entrySyncObjects: config.entrySyncObjects },
+    { replicas: config.replicas, intervalMs: config.antiEntropyIntervalMs, tombstoneGraceMs: config.tombstoneGraceMs, rpcTimeoutMs: config.rpcTimeoutMs, scanPageObjects: config.scanPageObjects, entrySyncObjects: config.entrySyncObjects, pushWindowBytes: config.pushWindowBytes },
     endpoint,
     log,
     diversion,

@@ -27,6 +27,8 @@ export interface AntiEntropyConfig {
   scanPageObjects?: number;
   /** A differing range this small is compared entry by entry (REPLICATION.entrySyncObjects unless set). */
   entrySyncObjects?: number;
+  /** Value bytes read ahead of a push (REPLICATION.pushWindowBytes unless set). */
+  pushWindowBytes?: number;
 }
 
 /** Counters for metrics and tests. */
@@ -324,6 +326,19 @@ export class AntiEntropy {
    * GUIDs go into `pointed` and count as not delivered.
    */
   private async pushAll(items: { object: StoredObject; targets: NodeHandle[] }[], deadline: number, pointed?: Set<Id>): Promise<Set<Id>> {
+    // Window by window of value bytes (the metadata's sizes): what is read is sent before more is read.
+    const windowBytes = this.config.pushWindowBytes ?? REPLICATION.pushWindowBytes;
+    const delivered = new Set<Id>();
+    for (let start = 0; start < items.length; ) {
+      let end = start + 1;
+      for (let bytes = items[start]!.object.size; end < items.length && bytes + items[end]!.object.size <= windowBytes; end++) bytes += items[end]!.object.size;
+      for (const g of await this.pushWindow(items.slice(start, end), deadline, pointed)) delivered.add(g);
+      start = end;
+    }
+    return delivered;
+  }
+
+  private async pushWindow(items: { object: StoredObject; targets: NodeHandle[] }[], deadline: number, pointed?: Set<Id>): Promise<Set<Id>> {
     const full = new Map<Id, StoredObject>();
     for (let i = 0; i < items.length; i += REPLICATION.maxObjectsPerMessage) {
       const reads = await Promise.all(items.slice(i, i + REPLICATION.maxObjectsPerMessage).map(({ object }) => this.readCopy(object.guid)));
