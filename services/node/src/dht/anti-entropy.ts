@@ -384,8 +384,9 @@ export class AntiEntropy {
   }
 
   /**
-   * A graceful leave: every object goes to the replica set it has without this node, page
-   * by page. Returns how many objects reached all of their targets and how many did not.
+   * A graceful leave: every object goes to the nodes that join its replica set without this
+   * node (leaveTargets), page by page. Returns how many objects reached all of their targets
+   * and how many did not.
    */
   async handOffAll(deadline: number): Promise<{ handedOff: number; failed: number }> {
     let handedOff = 0;
@@ -398,12 +399,25 @@ export class AntiEntropy {
         failed = Math.max(failed, held - handedOff);
         break;
       }
-      const items = page.objects.map((object) => ({ object, targets: this.endpoint.replicaSet(object.guid, this.config.replicas, this.endpoint.self.id) }));
+      const items = page.objects.map((object) => ({ object, targets: this.leaveTargets(object.guid) }));
       const delivered = await this.pushAll(items, deadline);
       handedOff += delivered.size;
       failed += page.objects.length - delivered.size;
     }
     return { handedOff, failed };
+  }
+
+  /**
+   * Where a leave sends an object: the nodes that enter its replica set when this node goes.
+   * Its other replicas hold it already (anti-entropy keeps them so), and sending it to them
+   * too would triple the leave's work for nothing. An object this node holds without being
+   * one of its replicas goes to the whole replica set, which may lack it.
+   */
+  private leaveTargets(guid: Id): NodeHandle[] {
+    const without = this.endpoint.replicaSet(guid, this.config.replicas, this.endpoint.self.id);
+    const now = this.endpoint.replicaSet(guid, this.config.replicas);
+    if (!now.some((n) => n.id === this.endpoint.self.id)) return without;
+    return without.filter((n) => !now.some((m) => m.id === n.id));
   }
 
   /** The receiving side of a digest exchange. */
