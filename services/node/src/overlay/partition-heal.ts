@@ -1,6 +1,6 @@
 import type { NodeHandle } from '../core/node-handle';
 import { OVERLAY } from '../constants';
-import { fromNodeInfo } from './codec';
+import { fromNodeInfo, fromNodeInfos } from './codec';
 import type { OverlayContext } from './context';
 import type { Join } from './join';
 import type { Membership } from './membership';
@@ -67,12 +67,26 @@ export class PartitionHeal {
     if (!wasDead && !unknown) return;
     this.membership.learnDirect(responder);
     this.quiet.set(candidate.address, this.ctx.now() + (wasDead ? OVERLAY.partitionQuietMs : OVERLAY.seedQuietMs));
+    // A seed this node merely does not know (a large ring: seeds need not be in every table)
+    // whose leaf set has nodes this node knows is in this ring: a join through it would only
+    // redo this node's join, which costs the ring far more than this one exchange.
+    if (!wasDead && (await this.sameRing(responder))) return;
     try {
       await this.join.joinVia(responder);
       this.stats.merges++;
       this.ctx.log.info('partition_merge', { via: responder.name || responder.address });
     } catch (error) {
       this.ctx.log.debug('partition_merge_failed', { via: responder.name || responder.address, error: String(error) });
+    }
+  }
+
+  /** Whether `peer`'s leaf set names a node of this node's tables (the two of them aside). */
+  private async sameRing(peer: NodeHandle): Promise<boolean> {
+    try {
+      const res = await this.ctx.env.call(peer, 'exchangeLeafSet', { sender: this.ctx.selfInfo, leafSet: [this.ctx.selfInfo] }, { deadline: this.ctx.deadline() });
+      return fromNodeInfos(res.leafSet, 'leafSet').some((n) => n.id !== peer.id && n.id !== this.ctx.self.id && this.ctx.state.knows(n.id));
+    } catch {
+      return false;
     }
   }
 }
