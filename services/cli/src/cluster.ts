@@ -4,6 +4,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, r
 import net from 'node:net';
 import path from 'node:path';
 import { PastryClient } from './client';
+import type { StatusResponse } from '../../node/src/gen/pastry/v1/dht';
 import { leafSetErrors, walkRing } from './ring';
 import { which } from './netns/exec';
 import type { PodDelay } from './netns/faults';
@@ -239,32 +240,58 @@ export async function clusterUp(nodes: number, options: ClusterOptions, timeoutM
 export async function waitForRing(state: ClusterState, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let problem = 'not checked yet';
-  while (Date.now() < deadline) {
-    const running = state.pods.filter((p) => isRunning(p.pid));
-    const dead = state.pods.filter((p) => !isRunning(p.pid) && p.pid > 0);
-    problem = await ringProblem(running, state.leafSetSize);
-    if (problem === '') return;
-    if (dead.length > 0 && running.length === 0) break;
-    await new Promise((r) => setTimeout(r, 100));
+  const clients = new StatusClients();
+  try {
+    while (Date.now() < deadline) {
+      const running = state.pods.filter((p) => isRunning(p.pid));
+      const dead = state.pods.filter((p) => !isRunning(p.pid) && p.pid > 0);
+      problem = await ringProblem(running, state.leafSetSize, clients);
+      if (problem === '') return;
+      if (dead.length > 0 && running.length === 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    clients.close();
   }
   throw new Error(`the ring did not converge within ${timeoutMs} ms: ${problem} (logs in the run directory)`);
 }
 
+/**
+ * Status calls to pods, polled often while a ring starts: a client that reached its pod is
+ * kept (a new connection per poll costs the starting nodes CPU they need); one that failed
+ * is dropped, since its channel would wait out a reconnect backoff before trying again.
+ */
+export class StatusClients {
+  private readonly clients = new Map<string, PastryClient>();
+
+  async status(address: string): Promise<StatusResponse | undefined> {
+    let c = this.clients.get(address);
+    if (!c) this.clients.set(address, (c = new PastryClient(address, 2000)));
+    try {
+      return await c.status(2000);
+    } catch {
+      c.close();
+      this.clients.delete(address);
+      return undefined;
+    }
+  }
+
+  close(): void {
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+  }
+}
+
 /** '' when every pod is ready and every leaf set matches the true ring; else what is wrong. */
-export async function ringProblem(pods: { name: string; id: string; address: string }[], leafSetSize: number): Promise<string> {
+export async function ringProblem(pods: { name: string; id: string; address: string }[], leafSetSize: number, clients?: StatusClients): Promise<string> {
   if (pods.length === 0) return 'no pod is running';
-  const statuses = await Promise.all(
-    pods.map(async (p) => {
-      const c = new PastryClient(p.address, 2000);
-      try {
-        return await c.status(2000);
-      } catch {
-        return undefined;
-      } finally {
-        c.close();
-      }
-    }),
-  );
+  const own = clients ?? new StatusClients();
+  let statuses: (StatusResponse | undefined)[];
+  try {
+    statuses = await Promise.all(pods.map((p) => own.status(p.address)));
+  } finally {
+    if (!clients) own.close();
+  }
   const notReady = pods.filter((_, i) => !statuses[i]?.ready).map((p) => p.name);
   if (notReady.length > 0) return `not ready: ${notReady.join(', ')}`;
   const members = await walkRing(pods[0]!.address);
