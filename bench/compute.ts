@@ -35,6 +35,7 @@ import { table } from '../services/cli/src/format';
 import { Sandbox } from '../services/node/src/compute/sandbox';
 import { prepareModule } from '../services/node/src/compute/wasm-module';
 import { ComputeClient, type JobStatus, type RunRequest } from '../services/node/src/gen/pastry/v1/compute';
+import { cpuSecondsOf, rssBytesOf } from './proc';
 
 const { values } = parseArgs({
   options: {
@@ -151,23 +152,7 @@ function run(file: string, args: string[], env: NodeJS.ProcessEnv = process.env)
 }
 
 /** utime + stime of a process (all its threads), in seconds; 0 once it is gone. */
-function cpuSeconds(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return 0;
-  }
-}
-
-function rssBytes(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
+const cpuSeconds = (pid: number): number => cpuSecondsOf(pid, 0);
 
 const podPids = (): number[] => (readState(runDir)?.pods ?? []).map((p) => p.pid).filter((pid) => pid > 0 && isRunning(pid));
 
@@ -212,7 +197,7 @@ function watchRss(): () => { maxNode: number; maxNodeName: string; sum: number }
   const sample = (): void => {
     let total = 0;
     for (const p of readState(runDir)?.pods ?? []) {
-      const r = rssBytes(p.pid);
+      const r = rssBytesOf(p.pid, 0);
       total += r;
       if (r > maxNode) {
         maxNode = r;
@@ -727,7 +712,7 @@ async function main(): Promise<number> {
   check('wc -w equals the count in this process', wc.words === localWords, `${wc.words} vs ${localWords}`);
   check('wordcount.wasm in one process (direct and sandbox) equals it', direct.result === String(localWords) && sandboxed.result === String(localWords), `${direct.result}, ${sandboxed.result}`);
 
-  const rssBase = Math.max(...podPids().map(rssBytes));
+  const rssBase = Math.max(...podPids().map((pid) => rssBytesOf(pid, 0)));
   const stopRss = watchRss();
   stopCpu = nodeCpu();
   const wcJob = await runJob(entry, request('wordcount', { file: guid }, 'reduce'), 'wordcount', deadline);

@@ -9,7 +9,8 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { rssBytesOf } from './proc';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { credentials, Server, ServerCredentials, type ServerWritableStream } from '@grpc/grpc-js';
@@ -23,15 +24,6 @@ function flag(name: string, fallback: string): string {
   return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
 }
 
-/** Resident memory of a process in bytes (0 once it is gone). */
-function rss(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
 
 /** Samples the RSS of `pids` every 100 ms; the peak growth over each one's start. */
 function watchMemory(pids: () => number[]): () => number {
@@ -39,7 +31,7 @@ function watchMemory(pids: () => number[]): () => number {
   let peak = 0;
   const timer = setInterval(() => {
     for (const pid of pids()) {
-      const now = rss(pid);
+      const now = rssBytesOf(pid, 0);
       if (now === 0) continue;
       if (!base.has(pid)) base.set(pid, now);
       peak = Math.max(peak, now - base.get(pid)!);

@@ -14,6 +14,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpuSecondsOf } from './proc';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -80,12 +81,7 @@ function quantile(xs: number[], q: number): number {
 
 /** User + system CPU seconds of processes so far (/proc/<pid>/stat utime + stime, USER_HZ = 100). */
 function cpuSeconds(pids: number[]): number {
-  let ticks = 0;
-  for (const pid of pids) {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    ticks += Number(fields[11]) + Number(fields[12]);
-  }
-  return ticks / 100;
+  return pids.reduce((sum, pid) => sum + cpuSecondsOf(pid), 0);
 }
 
 /** A payload that names the message: key in the first 4 bytes. */

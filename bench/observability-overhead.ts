@@ -13,7 +13,8 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpuSecondsOf } from './proc';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -85,20 +86,10 @@ function median(xs: number[]): number {
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-const CLOCK_TICKS_PER_S = 100;
 
 /** User + system CPU seconds of processes, from /proc (Linux); NaN elsewhere. */
 function cpuSeconds(pids: number[]): number {
-  let ticks = 0;
-  for (const pid of pids) {
-    try {
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
-    } catch {
-      return NaN;
-    }
-  }
-  return ticks / CLOCK_TICKS_PER_S;
+  return pids.reduce((sum, pid) => sum + cpuSecondsOf(pid, NaN), 0);
 }
 
 /** CONCURRENCY loops of gets, spread over every pod as entry node, for SECONDS. */

@@ -7,7 +7,8 @@
  *   node dist/bench/storage-scale.js [--objects 300000] [--nodes 4] [--storage memory|redis]
  *        [--value-bytes 64] [--idle-seconds 20] [--timeout-seconds 1800]
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpuSecondsOf, rssBytesOf } from './proc';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
@@ -103,21 +104,12 @@ async function load(members: Member[], objects: number, valueBytes: number): Pro
   return objects / ((Date.now() - t0) / 1000);
 }
 
-function cpuTicks(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return Number(fields[11]) + Number(fields[12]);
-}
-
-function rssBytes(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'))!;
-  return Number(line.replace(/\D+/g, '')) * 1024;
-}
 
 /** Share of one core each process used over `seconds`. */
 async function idleCpu(pids: number[], seconds: number): Promise<number[]> {
-  const before = pids.map(cpuTicks);
+  const before = pids.map((p) => cpuSecondsOf(p));
   await new Promise((r) => setTimeout(r, seconds * 1000));
-  return pids.map((p, i) => (cpuTicks(p) - before[i]!) / 100 / seconds);
+  return pids.map((p, i) => (cpuSecondsOf(p) - before[i]!) / seconds);
 }
 
 /** Every GUID a node stores, paged through ListObjects. */
@@ -173,7 +165,7 @@ export async function runStorageScale(o: ScaleOptions, progress: (line: string) 
     const env = { ...process.env, PASTRY_SHUTDOWN_GRACE_MS: String(process.env.PASTRY_SHUTDOWN_GRACE_MS ?? graceMs) };
     const state = await clusterUp(o.nodes, options, 120_000, env);
     let members: Member[] = state.pods.map((p) => ({ name: p.name, id: p.id, address: p.address, pid: p.pid }));
-    const rssBefore = members.map((m) => rssBytes(m.pid));
+    const rssBefore = members.map((m) => rssBytesOf(m.pid));
     const loadPerSecond = await load(members, o.objects, o.valueBytes);
     progress(`loaded ${o.objects} objects (${loadPerSecond.toFixed(0)}/s)`);
     if (!(await waitForCounts(members, o.objects, Date.now() + 120_000))) throw new Error('the loaded counts never matched');
@@ -181,7 +173,7 @@ export async function runStorageScale(o: ScaleOptions, progress: (line: string) 
     // One anti-entropy round first, so the idle figure is the steady state.
     await new Promise((r) => setTimeout(r, 10_000));
     const idle = await idleCpu(members.map((m) => m.pid), o.idleSeconds);
-    const rssPerObject = members.map((m, i) => (rssBytes(m.pid) - rssBefore[i]!) / perNode - o.valueBytes);
+    const rssPerObject = members.map((m, i) => (rssBytesOf(m.pid) - rssBefore[i]!) / perNode - o.valueBytes);
     progress(`idle CPU ${idle.map((c) => (c * 100).toFixed(1) + '%').join(' ')}`);
 
     // The repro: a graceful stop of the pod holding the most...

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import Redis from 'ioredis';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { cpuSecondsOf } from './proc';
 import { MemoryStore } from '../services/node/src/store/memory-store';
 import { RedisStore } from '../services/node/src/store/redis-store';
 import type { Store, StoredObject } from '../services/node/src/store/store';
@@ -60,11 +60,6 @@ async function memoryRow(count: number): Promise<number> {
   return per;
 }
 
-/** CPU seconds (user + system) a process has used, from /proc/<pid>/stat. */
-function processCpu(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 interface RedisFigures {
   bytes: number;
@@ -93,7 +88,7 @@ async function redisRow(count: number, port: number): Promise<RedisFigures> {
     const before = await used();
     const cpu = (): [number, number] => {
       const own = process.cpuUsage();
-      return [processCpu(child.pid!), (own.user + own.system) / 1e6];
+      return [cpuSecondsOf(child.pid!), (own.user + own.system) / 1e6];
     };
     const per = (a: [number, number], b: [number, number], n: number): [number, number] => [((b[0] - a[0]) / n) * 1e6, ((b[1] - a[1]) / n) * 1e6];
     const c0 = cpu();
