@@ -18,6 +18,8 @@ examples: deps
 
 build: deps examples
 	$(NODE_BIN)/buf generate
+	# Generated encoders write into one buffer, large bytes fields decode as views (rpc/wire.ts).
+	node services/node/scripts/post-generate.mjs
 	$(NODE_BIN)/tsc -p tsconfig.json
 	chmod +x dist/services/cli/src/main.js dist/services/node/src/main.js
 	# `npx pastry` inside the repository runs this build.
