@@ -14,6 +14,7 @@ import type { Application, Endpoint, RoutedMessage } from '../overlay/common-api
 import { toNodeInfo } from '../overlay/codec';
 import { Sandbox, UnitError } from './sandbox';
 import { prepareModule } from './wasm-module';
+import { toBuffer } from '../rpc/wire';
 
 /** The computing application's id on the overlay. */
 export const COMPUTE_APP = 'compute';
@@ -390,11 +391,11 @@ function agree(replies: ComputeUnitReply[]): ComputeUnitReply {
 }
 
 export function encodeUnit(unit: ComputeUnit): Buffer {
-  return Buffer.from(ComputeUnit.encode(unit).finish());
+  return toBuffer(ComputeUnit.encode(unit).finish());
 }
 
 function encodeReply(reply: ComputeUnitReply): Buffer {
-  return Buffer.from(ComputeUnitReply.encode(reply).finish());
+  return toBuffer(ComputeUnitReply.encode(reply).finish());
 }
 
 function decodeUnit(payload: Buffer): ComputeUnit {

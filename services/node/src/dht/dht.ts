@@ -13,6 +13,7 @@ import type { StoredObject } from '../store/store';
 import { guidForContent, guidForName, saltedGuid, sha256 } from './guid';
 import type { ReplicaStore } from './replica-store';
 import { SupersededError, type Replication, type WriteOutcome } from './replication';
+import { toBuffer } from '../rpc/wire';
 
 export interface DhtConfig {
   maxValueBytes: number;
@@ -129,12 +130,12 @@ export class Dht implements Application {
     if (!diverted && this.leaving && (operation === DhtOperation.DHT_OPERATION_PUT || operation === DhtOperation.DHT_OPERATION_REMOVE)) {
       throw new UnavailableError('this node is leaving the ring; send writes to another node');
     }
-    const payload = Buffer.from(DhtRouted.encode({ operation, value, contentAddressed, origin: toNodeInfo(this.endpoint.self), diverted }).finish());
+    const payload = toBuffer(DhtRouted.encode({ operation, value, contentAddressed, origin: toNodeInfo(this.endpoint.self), diverted }).finish());
     const result = await this.endpoint.route(guid, payload, { deadline, context });
     const reply = DhtRoutedReply.decode(result.reply);
     return {
       guid,
-      response: { found: reply.found, value: Buffer.from(reply.value), acknowledged: reply.acknowledged, version: Number(reply.version), root: toNodeInfo(result.root), hops: result.hops.map(toNodeInfo) },
+      response: { found: reply.found, value: reply.value, acknowledged: reply.acknowledged, version: Number(reply.version), root: toNodeInfo(result.root), hops: result.hops.map(toNodeInfo) },
     };
   }
 
@@ -314,7 +315,7 @@ export class Dht implements Application {
     const previous = await this.localCopy(guid);
     // Content-addressed objects are immutable: the same bytes keep their version.
     const unchanged = req.contentAddressed && previous && !previous.tombstone && !previous.redirect && previous.hash === hash;
-    const value = Buffer.from(req.value);
+    const value = req.value;
     let written: { object: StoredObject; outcome: WriteOutcome };
     try {
       written = await this.writeAbove(
@@ -455,7 +456,7 @@ function decodeRouted(payload: Buffer): DhtRouted {
 }
 
 function encodeDelivery(d: Delivery): Buffer {
-  return Buffer.from(
+  return toBuffer(
     DhtRoutedReply.encode({ found: d.found, value: d.value, acknowledged: d.acknowledged, version: d.version, leaseMs: d.leaseMs ?? 0, writer: d.writer ? Buffer.from(d.writer, 'hex') : EMPTY }).finish(),
   );
 }

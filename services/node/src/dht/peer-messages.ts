@@ -17,6 +17,7 @@ import {
   type InvalidateCacheResponse,
 } from '../gen/pastry/v1/dht_peer';
 import type { Endpoint } from '../overlay/common-api';
+import { toBuffer } from '../rpc/wire';
 
 /** The DHT's id on the overlay: its messages carry it. */
 export const DHT_APP = 'dht';
@@ -37,7 +38,7 @@ export const DHT_METHODS: readonly DhtMethod[] = ['storeReplicas', 'fetchReplica
 
 /** Sends one direct DHT message to the DHT on `node` and returns its answer. */
 export async function callDht<M extends DhtMethod>(endpoint: Endpoint, node: NodeHandle, method: M, request: DhtCalls[M][0], deadline: number): Promise<DhtCalls[M][1]> {
-  const payload = Buffer.from(DhtDirect.encode({ [method]: request } as DhtDirect).finish());
+  const payload = toBuffer(DhtDirect.encode({ [method]: request } as DhtDirect).finish());
   const reply = DhtDirectReply.decode(await endpoint.send(node, payload, { deadline }));
   const body = reply[method];
   if (body === undefined) throw new PastryError(`${node.name || node.address} answered ${method} with another message`);
@@ -58,5 +59,5 @@ export function decodeDirect(payload: Buffer): { method: DhtMethod; request: Dht
 }
 
 export function encodeReply<M extends DhtMethod>(method: M, reply: DhtCalls[M][1]): Buffer {
-  return Buffer.from(DhtDirectReply.encode({ [method]: reply } as DhtDirectReply).finish());
+  return toBuffer(DhtDirectReply.encode({ [method]: reply } as DhtDirectReply).finish());
 }

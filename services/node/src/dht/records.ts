@@ -28,7 +28,7 @@ export function fromRecord(r: ObjectRecord, maxValueBytes: number): StoredObject
   if (r.redirect.length !== 0 && (r.redirect.length !== 16 || r.value.length !== 0 || r.tombstone)) throw new InvalidArgumentError(`object ${guid}: a redirect is a 16-byte GUID on a live record with no value`);
   return {
     guid,
-    value: Buffer.from(r.value),
+    value: r.value,
     version: Number(r.version),
     writer: idFromBytes(r.writer),
     hash: r.hash,

@@ -16,6 +16,7 @@ import { buildManifest, checkChunkSize, chunkLength, chunkRange, parseManifest, 
 import { decodeFetch, decodeRouted, encodeLocate, FILES_APP } from './messages';
 import { ProviderTable } from './providers';
 import { Window } from './window';
+import { toBuffer } from '../rpc/wire';
 
 export interface FilesConfig {
   replicas: number;
@@ -83,7 +84,7 @@ export class Files implements Application {
     const { providers, count } = this.providers.lookup(message.key, now, FILES.providersReturned, requester?.id);
     if (requester && requester.address !== '') this.providers.record(message.key, requester, now);
     const replicas = this.endpoint.replicaSet(message.key, this.config.replicas);
-    return Buffer.from(LocateChunkReply.encode({ replicas: replicas.map(toNodeInfo), providers: providers.map(toNodeInfo), providerCount: count }).finish());
+    return toBuffer(LocateChunkReply.encode({ replicas: replicas.map(toNodeInfo), providers: providers.map(toNodeInfo), providerCount: count }).finish());
   }
 
   /** Another node asks for a chunk: from the cache, a fetch of it under way here, or this node's replica. */
@@ -99,10 +100,10 @@ export class Files implements Application {
       const { object } = await this.local.read(guid).catch(() => ({ object: undefined }));
       if (object && !object.tombstone) data = object.value;
     }
-    if (!data) return Buffer.from(FetchChunkReply.encode({ found: false, data: Buffer.alloc(0) }).finish());
+    if (!data) return toBuffer(FetchChunkReply.encode({ found: false, data: Buffer.alloc(0) }).finish());
     this.served.chunks++;
     this.served.bytes += data.length;
-    return Buffer.from(FetchChunkReply.encode({ found: true, data }).finish());
+    return toBuffer(FetchChunkReply.encode({ found: true, data }).finish());
   }
 
   update(node: NodeHandle, joined: boolean): void {

@@ -3,6 +3,7 @@ import { guidForContent, guidForName, sha256 } from '../dht/guid';
 import { DataLossError, InvalidArgumentError } from '../errors';
 import { ChunkPage, FileManifest } from '../gen/pastry/v1/files';
 import { FILES } from '../constants';
+import { toBuffer } from '../rpc/wire';
 
 /**
  * The stored file format (the README's "File format"): every chunk, and every page of chunk
@@ -83,9 +84,9 @@ export function buildManifest(size: number, chunkSize: number, salt: Buffer, has
   const root = merkleRoot(hashes);
   const pages: Buffer[] = [];
   if (hashes.length > hashesPerPage) {
-    for (let i = 0; i < hashes.length; i += hashesPerPage) pages.push(Buffer.from(ChunkPage.encode({ chunkHashes: hashes.slice(i, i + hashesPerPage) }).finish()));
+    for (let i = 0; i < hashes.length; i += hashesPerPage) pages.push(toBuffer(ChunkPage.encode({ chunkHashes: hashes.slice(i, i + hashesPerPage) }).finish()));
   }
-  const manifest = Buffer.from(
+  const manifest = toBuffer(
     FileManifest.encode({
       format: FORMAT_VERSION,
       size,

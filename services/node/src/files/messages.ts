@@ -3,17 +3,18 @@ import type { NodeHandle } from '../core/node-handle';
 import { InvalidArgumentError } from '../errors';
 import { FetchChunk, FilesRouted } from '../gen/pastry/v1/files_peer';
 import { toNodeInfo } from '../overlay/codec';
+import { toBuffer } from '../rpc/wire';
 
 /** The file-sharing application's id on the overlay. */
 export const FILES_APP = 'files';
 
 /** A chunk lookup; with a requester, the root records it as a provider (Stat only looks). */
 export function encodeLocate(requester: NodeHandle | undefined): Buffer {
-  return Buffer.from(FilesRouted.encode({ locate: { requester: requester ? toNodeInfo(requester) : undefined } }).finish());
+  return toBuffer(FilesRouted.encode({ locate: { requester: requester ? toNodeInfo(requester) : undefined } }).finish());
 }
 
 export function encodeFetch(guid: Id, waitMs: number): Buffer {
-  return Buffer.from(FetchChunk.encode({ guid: idToBytes(guid), waitMs }).finish());
+  return toBuffer(FetchChunk.encode({ guid: idToBytes(guid), waitMs }).finish());
 }
 
 export function decodeRouted(payload: Buffer): FilesRouted {

@@ -1,5 +1,6 @@
 import { status as grpcStatus, type Server, type ServerUnaryCall, type ServerWritableStream, type ServiceDefinition, type sendUnaryData } from '@grpc/grpc-js';
 import { BinaryReader, BinaryWriter } from '@bufbuild/protobuf/wire';
+import { toBuffer } from './wire';
 
 /** grpc.health.v1.HealthCheckResponse.ServingStatus, by name. */
 export type ServingStatus = 'UNKNOWN' | 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN';
@@ -20,13 +21,13 @@ function decodeRequest(bytes: Buffer): CheckRequest {
   return { service };
 }
 
-const encodeResponse = (s: ServingStatus): Buffer => Buffer.from(new BinaryWriter().uint32(8).int32(STATUS_NUMBER[s]).finish());
+const encodeResponse = (s: ServingStatus): Buffer => toBuffer(new BinaryWriter().uint32(8).int32(STATUS_NUMBER[s]).finish());
 
 const method = (name: string, responseStream: boolean) => ({
   path: `/grpc.health.v1.Health/${name}`,
   requestStream: false,
   responseStream,
-  requestSerialize: (r: CheckRequest) => Buffer.from(new BinaryWriter().uint32(10).string(r.service).finish()),
+  requestSerialize: (r: CheckRequest) => toBuffer(new BinaryWriter().uint32(10).string(r.service).finish()),
   requestDeserialize: decodeRequest,
   responseSerialize: encodeResponse,
   responseDeserialize: (bytes: Buffer) => bytes,

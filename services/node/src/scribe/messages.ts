@@ -3,6 +3,7 @@ import { SCRIBE } from '../constants';
 import { sha256 } from '../dht/guid';
 import { InvalidArgumentError } from '../errors';
 import { ScribeDirect, ScribeRouted } from '../gen/pastry/v1/scribe_peer';
+import { toBuffer } from '../rpc/wire';
 
 /** Scribe's application id on the overlay. */
 export const SCRIBE_APP = 'scribe';
@@ -41,11 +42,11 @@ export function inboxTopic(name: string): string {
 }
 
 export function encodeRouted(message: ScribeRouted): Buffer {
-  return Buffer.from(ScribeRouted.encode(message).finish());
+  return toBuffer(ScribeRouted.encode(message).finish());
 }
 
 export function encodeDirect(message: ScribeDirect): Buffer {
-  return Buffer.from(ScribeDirect.encode(message).finish());
+  return toBuffer(ScribeDirect.encode(message).finish());
 }
 
 /** What a peer routed; malformed input is the peer's error. */

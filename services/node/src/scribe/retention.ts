@@ -3,6 +3,7 @@ import type { Dht } from '../dht/dht';
 import { NotFoundError } from '../errors';
 import { TopicMessage } from '../gen/pastry/v1/messaging';
 import { ScribeHeadReply } from '../gen/pastry/v1/scribe_peer';
+import { toBuffer } from '../rpc/wire';
 
 /**
  * A retained message; a sequence the root gave up on (never stored); one the window no longer
@@ -50,7 +51,7 @@ export class Retention {
 
   /** Stores a message (or a void marker: a message without id); resolves once the write quorum has it. */
   async store(message: TopicMessage): Promise<void> {
-    await this.dht.put(this.slotName(message.topic, Number(message.sequence)), Buffer.from(TopicMessage.encode(message).finish()), this.deadline());
+    await this.dht.put(this.slotName(message.topic, Number(message.sequence)), toBuffer(TopicMessage.encode(message).finish()), this.deadline());
   }
 
   async storeHead(topic: string, sequence: number): Promise<void> {

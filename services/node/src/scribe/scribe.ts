@@ -15,6 +15,7 @@ import { RootLog } from './root-log';
 import { Subscription } from './subscription';
 import type { TopicNode } from './topic-node';
 import { Tree } from './tree';
+import { toBuffer } from '../rpc/wire';
 
 export interface ScribeConfig {
   maxChildren: number;
@@ -145,7 +146,7 @@ export class Scribe implements Application {
     const m = decodeRouted(message.payload);
     if (m.join && next && message.hops.length > 0) {
       const reply = await this.tree.acceptJoin(m.join, false, message.deadline);
-      return { action: 'answer', reply: Buffer.from(ScribeJoinReply.encode(reply).finish()) };
+      return { action: 'answer', reply: toBuffer(ScribeJoinReply.encode(reply).finish()) };
     }
     if (m.anycast && next) {
       const node = this.tree.topics.get(m.anycast.topic);
@@ -169,16 +170,16 @@ export class Scribe implements Application {
       if (!mayHandOn) throw new UnavailableError(`the root of ${node.topic} is moving; try again`);
       return this.handOn(closer, encodeRouted(m), deadline);
     }
-    if (m.join) return Buffer.from(ScribeJoinReply.encode(await this.tree.acceptJoin(m.join, true, deadline)).finish());
+    if (m.join) return toBuffer(ScribeJoinReply.encode(await this.tree.acceptJoin(m.join, true, deadline)).finish());
     node.touchedAt = this.endpoint.now();
     if (m.publish) {
       const published = await this.rootLog(node).publish(m.publish);
       this.stats.published++;
-      return Buffer.from(PublishResponse.encode({ id: published.id, sequence: published.sequence }).finish());
+      return toBuffer(PublishResponse.encode({ id: published.id, sequence: published.sequence }).finish());
     }
     if (m.head) {
       await this.rootLog(node).load();
-      return Buffer.from(ScribeHeadReply.encode({ sequence: node.lastSeq, oldestRetained: this.retention.oldest(node.lastSeq) }).finish());
+      return toBuffer(ScribeHeadReply.encode({ sequence: node.lastSeq, oldestRetained: this.retention.oldest(node.lastSeq) }).finish());
     }
     const taker = await this.searchSubtree(node, m.anycast!, deadline);
     if (!taker) throw new NotFoundError(`no subscriber of ${m.anycast!.topic} took the message`);
@@ -255,7 +256,7 @@ export class Scribe implements Application {
   async receive(from: NodeHandle, payload: Buffer): Promise<Buffer> {
     const m = decodeDirect(payload);
     if (m.routed !== undefined) return this.serveAtRoot(decodeRouted(m.routed), this.deadline(), false);
-    if (m.claim) return Buffer.from(ScribeClaimReply.encode(await this.claimed(from, m.claim.topic)).finish());
+    if (m.claim) return toBuffer(ScribeClaimReply.encode(await this.claimed(from, m.claim.topic)).finish());
     if (m.deliver) {
       const node = this.tree.topics.get(checkTopic(m.deliver.topic));
       // Not (or no longer) in this tree: the parent drops this node as its child.
@@ -263,15 +264,15 @@ export class Scribe implements Application {
       for (const message of m.deliver.messages) this.disseminate(node, message);
       return Buffer.alloc(0);
     }
-    if (m.refresh) return Buffer.from(ScribeRefreshReply.encode(this.tree.refreshFrom(from, m.refresh.topics)).finish());
+    if (m.refresh) return toBuffer(ScribeRefreshReply.encode(this.tree.refreshFrom(from, m.refresh.topics)).finish());
     if (m.leave) {
       this.tree.childLeft(from, m.leave.topic);
       return Buffer.alloc(0);
     }
-    if (m.adopt) return Buffer.from(ScribeJoinReply.encode(await this.tree.adopt(m.adopt, this.deadline())).finish());
+    if (m.adopt) return toBuffer(ScribeJoinReply.encode(await this.tree.adopt(m.adopt, this.deadline())).finish());
     const node = this.tree.topics.get(m.anycast!.topic);
     const taker = node?.attached ? await this.searchSubtree(node, m.anycast!, this.deadline()) : undefined;
-    return Buffer.from(ScribeAnycastReply.encode({ delivered: taker !== undefined, deliveredBy: taker ? toNodeInfo(taker) : undefined }).finish());
+    return toBuffer(ScribeAnycastReply.encode({ delivered: taker !== undefined, deliveredBy: taker ? toNodeInfo(taker) : undefined }).finish());
   }
 
   update(node: NodeHandle, joined: boolean): void {
@@ -333,5 +334,5 @@ function topicOf(m: ScribeRouted): string {
 }
 
 function anycastReply(taker: NodeHandle): Buffer {
-  return Buffer.from(ScribeAnycastReply.encode({ delivered: true, deliveredBy: toNodeInfo(taker) }).finish());
+  return toBuffer(ScribeAnycastReply.encode({ delivered: true, deliveredBy: toNodeInfo(taker) }).finish());
 }
