@@ -224,7 +224,9 @@ export class MemoryStore implements Store {
     }
     const end = offset + buf.readUInt32BE(offset);
     const [meta, valueAt] = readMeta(buf, skipShort(buf, offset + 4));
-    // A copy: the record may move when its slab is compacted.
-    return { guid, value: values ? Buffer.from(buf.subarray(valueAt, end)) : Buffer.alloc(0), ...meta };
+    // From a slab a copy (the record may move when its slab is compacted); a record's own
+    // buffer is never written again (a new write gets a new one), so a view of it will do.
+    const value = !values ? Buffer.alloc(0) : typeof at === 'number' ? Buffer.from(buf.subarray(valueAt, end)) : buf.subarray(valueAt, end);
+    return { guid, value, ...meta };
   }
 }
