@@ -30,6 +30,8 @@ export class NotFramedError extends Error {
 const REQUEST = 1;
 const RESPONSE = 2;
 const MAX_FRAME = LIMITS.maxGrpcMessageBytes + 64 * 1024;
+/** An outgoing part this large is written as it is rather than copied into the turn's buffer. */
+const WRITE_AS_IS_BYTES = 16 * 1024;
 
 function encodeMetadata(md: Metadata | undefined): Buffer[] {
   const pairs: Buffer[] = [];
@@ -96,7 +98,31 @@ class Writer {
       this.scheduled = false;
       const out = this.pending;
       this.pending = [];
-      if (!this.socket.destroyed) this.socket.write(out.length === 1 ? out[0]! : Buffer.concat(out));
+      if (this.socket.destroyed) return;
+      if (out.length === 1) {
+        this.socket.write(out[0]!);
+        return;
+      }
+      // Small parts joined, large ones (values) as they are: one writev, no copy of a value.
+      this.socket.cork();
+      let small: Buffer[] = [];
+      let bytes = 0;
+      const flush = (): void => {
+        if (small.length > 0) this.socket.write(small.length === 1 ? small[0]! : Buffer.concat(small, bytes));
+        small = [];
+        bytes = 0;
+      };
+      for (const part of out) {
+        if (part.length >= WRITE_AS_IS_BYTES) {
+          flush();
+          this.socket.write(part);
+        } else {
+          small.push(part);
+          bytes += part.length;
+        }
+      }
+      flush();
+      this.socket.uncork();
     });
   }
 }
