@@ -55,3 +55,45 @@ describe('MemoryStore slabs', () => {
     expect(store.footprint().slabs).toBeLessThanOrEqual(1);
   });
 });
+
+describe('MemoryStore large values', () => {
+  it('keeps a large value as it came, copies one that shares much larger memory, and reads back metadata exact', async () => {
+    const store = new MemoryStore();
+    const guids = ['1'.repeat(32), '2'.repeat(32), '3'.repeat(32)];
+    // A chunk in memory of its own (a file upload's) or nearly so (a view of the message it came in).
+    const alone = Buffer.alloc(256 * 1024, 7);
+    const message = Buffer.alloc(256 * 1024 + 200, 8);
+    const inMessage = message.subarray(150, 150 + 256 * 1024);
+    // A 20 KiB value inside a 1 MiB read buffer: kept by reference, it would pin all of it.
+    const readBuffer = Buffer.alloc(1 << 20, 9);
+    const small = readBuffer.subarray(4096, 4096 + 20 * 1024);
+    const smallAsSent = Buffer.from(small);
+    const objects = [
+      object(guids[0]!, '', { value: alone, size: alone.length, version: 5 }),
+      object(guids[1]!, '', { value: inMessage, size: inMessage.length, version: 6 }),
+      object(guids[2]!, '', { value: small, size: small.length, version: 7 }),
+    ];
+    for (const o of objects) await store.put(o);
+    const [a, b, c] = await Promise.all(guids.map(async (g) => (await store.get(g))!));
+    expect(a!.value.buffer === alone.buffer).toBe(true);
+    expect(b!.value.buffer === message.buffer).toBe(true);
+    expect(c!.value.buffer === readBuffer.buffer).toBe(false);
+    readBuffer.fill(0);
+    expect(c!.value.equals(smallAsSent)).toBe(true);
+    for (const [i, got] of [a!, b!, c!].entries()) {
+      expect(got.value.equals(i === 2 ? smallAsSent : objects[i]!.value)).toBe(true);
+      expect({ ...got, value: undefined }).toEqual({ ...objects[i]!, value: undefined });
+    }
+    // Ranges without values, a replacement, a delete.
+    expect((await store.range('0'.repeat(32), 'f'.repeat(32), 10, { values: false })).map((o) => [o.guid, o.value.length, o.version])).toEqual([
+      [guids[0], 0, 5],
+      [guids[1], 0, 6],
+      [guids[2], 0, 7],
+    ]);
+    const replaced = object(guids[0]!, '', { value: Buffer.alloc(10_000, 1), size: 10_000, version: 9 });
+    await store.put(replaced);
+    expect((await store.get(guids[0]!))!.value.equals(replaced.value)).toBe(true);
+    expect(await store.delete(guids[1]!)).toBe(true);
+    expect(store.usage()).toEqual({ objects: 2, bytes: 10_000 + 20 * 1024 });
+  });
+});

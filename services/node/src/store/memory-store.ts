@@ -11,6 +11,13 @@ const OWN_BUFFER_BYTES = 8 * 1024;
 /** Emptied slabs kept for reuse rather than given back to the allocator. */
 const SPARE_SLABS = 2;
 
+/** A large record: its header (length, GUID, metadata) and its value apart. */
+interface Own {
+  head: Buffer;
+  value: Buffer;
+}
+type Location = number | Own;
+
 interface Slab {
   buf: Buffer;
   /** Bytes written from the start; records are laid end to end. */
@@ -25,13 +32,14 @@ interface Slab {
  * lookups and range reads alike: an object costs its bytes, its GUID's string and an index
  * slot, not a JavaScript object, three strings, a Buffer and a hash-table entry besides
  * (under 300 bytes beyond the value instead of 560). A slab that falls to half live is
- * compacted: its current records move to the slab being filled. The hash tree's leaves and
- * the tombstones by GUID are kept as objects are written.
+ * compacted: its current records move to the slab being filled. A record over 8 KiB keeps its
+ * header in a buffer of its own and its value as it was handed in (see `keepable`). The hash
+ * tree's leaves and the tombstones by GUID are kept as objects are written.
  */
 export class MemoryStore implements Store {
   readonly kind = 'memory';
-  /** Where each object's record is, in GUID order: a slab location, or its own buffer for a large one. */
-  private readonly objects = new SortedMap<number | Buffer>();
+  /** Where each object's record is, in GUID order: a slab location, or a large one's header and value. */
+  private readonly objects = new SortedMap<Location>();
   private readonly slabs: (Slab | undefined)[] = [];
   private readonly spare: Buffer[] = [];
   private filling = -1;
@@ -122,7 +130,7 @@ export class MemoryStore implements Store {
     return out;
   }
 
-  /** Bytes held in slabs and own buffers, live or not (tests, benchmarks). */
+  /** Bytes held in slabs, live or not (tests, benchmarks); large records are outside them. */
   footprint(): { slabs: number; slabBytes: number; liveBytes: number } {
     const slabs = this.slabs.filter((s): s is Slab => s !== undefined);
     return { slabs: slabs.length, slabBytes: slabs.length * SLAB_BYTES, liveBytes: slabs.reduce((n, s) => n + s.live, 0) };
@@ -144,12 +152,14 @@ export class MemoryStore implements Store {
   }
 
   /** Packs `o` as [u32 length][GUID][metadata][value] where it fits; returns its location. */
-  private write(o: StoredObject): number | Buffer {
+  private write(o: StoredObject): Location {
     const length = 4 + shortLength(o.guid) + metaLength(o) + o.value.length;
     if (length > OWN_BUFFER_BYTES) {
-      const own = Buffer.allocUnsafeSlow(length);
-      this.pack(o, own, 0, length);
-      return own;
+      const headLength = length - o.value.length;
+      const head = Buffer.allocUnsafeSlow(headLength);
+      head.writeUInt32BE(headLength, 0);
+      writeMeta(o, head, writeShort(o.guid, head, 4));
+      return { head, value: keepable(o.value) ? o.value : copyOf(o.value) };
     }
     let slab = this.slabs[this.filling];
     if (!slab || slab.used + length > SLAB_BYTES) slab = this.slabs[this.newSlab()]!;
@@ -175,7 +185,7 @@ export class MemoryStore implements Store {
   }
 
   /** Frees a record's room; a slab left half live has its current records moved out. */
-  private release(at: number | Buffer): void {
+  private release(at: Location): void {
     if (typeof at !== 'number') return;
     const index = Math.floor(at / SLAB_BYTES);
     const slab = this.slabs[index]!;
@@ -211,22 +221,36 @@ export class MemoryStore implements Store {
     while (this.slabs.length > 0 && this.slabs[this.slabs.length - 1] === undefined) this.slabs.pop();
   }
 
-  private decode(guid: Id, at: number | Buffer, values: boolean): StoredObject {
-    let buf: Buffer;
-    let offset: number;
-    if (typeof at === 'number') {
-      const index = Math.floor(at / SLAB_BYTES);
-      buf = this.slabs[index]!.buf;
-      offset = at - index * SLAB_BYTES;
-    } else {
-      buf = at;
-      offset = 0;
+  private decode(guid: Id, at: Location, values: boolean): StoredObject {
+    if (typeof at !== 'number') {
+      const [meta] = readMeta(at.head, skipShort(at.head, 4));
+      // A large value is never written to once stored (a new write brings a new one): the
+      // value itself will do.
+      return { guid, value: values ? at.value : Buffer.alloc(0), ...meta };
     }
+    const index = Math.floor(at / SLAB_BYTES);
+    const buf = this.slabs[index]!.buf;
+    const offset = at - index * SLAB_BYTES;
     const end = offset + buf.readUInt32BE(offset);
     const [meta, valueAt] = readMeta(buf, skipShort(buf, offset + 4));
-    // From a slab a copy (the record may move when its slab is compacted); a record's own
-    // buffer is never written again (a new write gets a new one), so a view of it will do.
-    const value = !values ? Buffer.alloc(0) : typeof at === 'number' ? Buffer.from(buf.subarray(valueAt, end)) : buf.subarray(valueAt, end);
+    // A copy: the record may move when its slab is compacted.
+    const value = values ? Buffer.from(buf.subarray(valueAt, end)) : Buffer.alloc(0);
     return { guid, value, ...meta };
   }
+}
+
+/**
+ * A large value is kept as it came (a view of the message it arrived in, or the chunk a file
+ * upload cut), not copied, when the memory behind it is not much larger than the value:
+ * nothing writes to a value once it is handed to the store, and the bound keeps a small
+ * value from pinning a large read buffer it shares.
+ */
+function keepable(value: Buffer): boolean {
+  return value.buffer.byteLength <= 2 * value.length;
+}
+
+function copyOf(value: Buffer): Buffer {
+  const out = Buffer.allocUnsafeSlow(value.length);
+  value.copy(out);
+  return out;
 }

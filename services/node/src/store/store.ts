@@ -38,7 +38,9 @@ export interface RangeOptions {
 
 /**
  * Storage of one node. Objects are ordered by GUID so that any ring range can be read
- * cheaply (handoff and anti-entropy read ranges).
+ * cheaply (handoff and anti-entropy read ranges). Values are read-only on both sides: a
+ * store may keep a large value it was given, and hand out the one it keeps, without a copy
+ * (the memory store does for values over 8 KiB), so no caller writes into either.
  */
 export interface Store {
   readonly kind: string;
