@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export PATH := $(shell go env GOPATH 2>/dev/null)/bin:$(PATH)
 NODE_BIN := node_modules/.bin
 
-.PHONY: run test deps examples build test-deps clean monitor bench-observability bench bench-storage bench-store-memory bench-files bench-messaging bench-compute bench-profile chart-dashboards
+.PHONY: run test deps examples build test-deps clean monitor bench-observability bench bench-storage bench-store-memory bench-wire bench-files bench-messaging bench-compute bench-profile chart-dashboards
 
 deps: node_modules/.installed
 
@@ -75,6 +75,11 @@ bench-store-memory: build
 
 # File sharing: a 1 GiB file on a 16-node ring beside the floor and kubo, and 16 downloaders at once.
 # FILES_ARGS="--storage redis" for Redis sidecars, "--mib 256" for a shorter run.
+# Protobuf encode/decode of a replica write as built (FlatWriter, views) beside the stock writer.
+bench-wire: build
+	$(NODE_BIN)/tsc -p bench/tsconfig.json
+	node dist/bench/wire.js
+
 bench-files: build
 	$(NODE_BIN)/tsc -p bench/tsconfig.json
 	bash bench/ensure-kubo.sh || echo "bench-files: kubo could not be built; its rows are left out" >&2
@@ -101,6 +106,7 @@ bench-profile: build
 
 bench: build
 	BENCH_NO_BUILD=1 bash bench/run.sh $(BENCH_ARGS)
+	$(MAKE) --no-print-directory bench-wire
 	$(MAKE) --no-print-directory bench-files
 	$(MAKE) --no-print-directory bench-messaging
 	$(MAKE) --no-print-directory bench-compute
