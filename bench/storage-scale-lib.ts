@@ -80,7 +80,7 @@ async function load(members: Member[], objects: number, valueBytes: number): Pro
     if (records.length > 0) queue.push({ address, records });
     while (queue.length > 0) {
       const job = queue.shift()!;
-      inFlight.push(dhtPeerCall(job.address, 'storeReplicas', { sender: undefined, objects: job.records, diverted: false, senderKeeps: false }, 60_000).then(() => undefined));
+      inFlight.push(dhtPeerCall(job.address, 'storeReplicas', { sender: undefined, objects: job.records, diverted: false, senderKeeps: false, senderLeavingMs: 0 }, 60_000).then(() => undefined));
       if (inFlight.length >= 16) {
         await Promise.all(inFlight);
         inFlight = [];

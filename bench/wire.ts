@@ -25,7 +25,7 @@ function message(valueBytes: number): DhtDirect {
     contentAddressed: true,
     redirect: Buffer.alloc(0),
   };
-  return { storeReplicas: { sender: { id: randomBytes(16), address: '127.0.0.1:7000', name: 'pastry-1' }, objects: [record], diverted: false, senderKeeps: false } };
+  return { storeReplicas: { sender: { id: randomBytes(16), address: '127.0.0.1:7000', name: 'pastry-1' }, objects: [record], diverted: false, senderKeeps: false, senderLeavingMs: 0 } };
 }
 
 /** What the generated code did before: the stock writer, then a copy into a Buffer. */

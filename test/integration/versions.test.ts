@@ -28,7 +28,7 @@ function plant(pod: Pod, guid: string, value: string, version: number, writer: s
     contentAddressed: false,
     redirect: Buffer.alloc(0),
   };
-  return dhtPeerCall(pod.address, 'storeReplicas', { sender: undefined, objects: [record], diverted: false, senderKeeps: false });
+  return dhtPeerCall(pod.address, 'storeReplicas', { sender: undefined, objects: [record], diverted: false, senderKeeps: false, senderLeavingMs: 0 });
 }
 
 /** The copy of `guid` a node holds, tombstones included. */

@@ -66,8 +66,11 @@ export const OVERLAY = {
 export const REPLICATION = {
   /** Objects in one StoreReplicas or FetchReplicas message. */
   maxObjectsPerMessage: 256,
-  /** Objects of one StoreReplicas message a node writes at once. */
-  applyWindow: 32,
+  /**
+   * Objects of one StoreReplicas message a node writes at once: the whole message, so that
+   * its store round trips go out together (Redis takes them as one pipeline).
+   */
+  applyWindow: 256,
   /** StoreReplicas messages in flight to one node during a handoff. */
   pushesPerTarget: 3,
   /** Bytes of values in one StoreReplicas message (well under the gRPC cap). */
@@ -85,12 +88,20 @@ export const REPLICATION = {
    * page of 1 MiB values must not be held in memory all at once.
    */
   pushWindowBytes: 32 * 1024 * 1024,
+  /** Objects a push reads ahead at most, whatever their size (4 StoreReplicas messages). */
+  pushWindowObjects: 1024,
   /** Objects pushed or pulled per peer per anti-entropy round. */
   maxRepairsPerPeerPerRound: 1024,
   /** Pause before the next anti-entropy round while the last one left work over its budgets. */
   backlogPauseMs: 100,
   /** Objects handed off per anti-entropy round. */
   maxHandoffPerRound: 4096,
+  /**
+   * A node that hands its objects over before it leaves counts as gone this much past the
+   * time it gave (its process exits within a second or two of that), and at most this long.
+   */
+  leavingMarginMs: 5_000,
+  maxLeavingMs: 60 * 60_000,
   /** Entries one ListObjects answer carries at most. */
   maxListObjects: 10_000,
   /** Ranges in one SyncTree message. */

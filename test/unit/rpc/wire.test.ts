@@ -27,6 +27,7 @@ const message: DhtDirect = {
     objects: [record(0, 1), record(10, 2), record(VIEW_MIN_BYTES - 1, 3), record(VIEW_MIN_BYTES, 4), record(300_000, 5)],
     diverted: true,
     senderKeeps: false,
+    senderLeavingMs: 0,
   },
 };
 
@@ -40,7 +41,7 @@ describe('wire: protobuf without copies of large values', () => {
     expect(Buffer.compare(Buffer.from(DhtDirect.encode(message, new FlatWriter()).finish()), Buffer.from(stock))).toBe(0);
     // Empty and field-less messages too.
     expect(Buffer.from(DhtDirect.encode({}).finish()).length).toBe(0);
-    const empty: DhtDirect = { storeReplicas: { sender: undefined, objects: [], diverted: false, senderKeeps: false } };
+    const empty: DhtDirect = { storeReplicas: { sender: undefined, objects: [], diverted: false, senderKeeps: false, senderLeavingMs: 0 } };
     expect(Buffer.from(DhtDirect.encode(empty).finish()).equals(Buffer.from(DhtDirect.encode(empty, new BinaryWriter()).finish()))).toBe(true);
   });
 

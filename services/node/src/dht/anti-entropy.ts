@@ -75,6 +75,13 @@ export class AntiEntropy {
    */
   private readonly parked = new Map<Id, number>();
 
+  /**
+   * Nodes handing their objects over before they leave, and until when: counted out of
+   * replica sets by the handoff meanwhile (`ring`), so that what they hand this node is kept,
+   * not handed back to a replica set that still holds them.
+   */
+  private readonly leaving = new Map<Id, number>();
+
   constructor(
     private readonly endpoint: Endpoint,
     private readonly local: ReplicaStore,
@@ -85,6 +92,45 @@ export class AntiEntropy {
     /** Checks this node's diversion pointers each round. */
     private readonly diversion?: Diversion,
   ) {}
+
+  /** The ring as replicas see it: the endpoint's view without the nodes under way out. */
+  private get ring(): Pick<Endpoint, 'self' | 'leafSet' | 'replicaSet'> {
+    const endpoint = this.endpoint;
+    if (!this.pruneLeaving()) return endpoint;
+    const leaving = this.leaving;
+    return {
+      self: endpoint.self,
+      leafSet: () => endpoint.leafSet().filter((n) => !leaving.has(n.id)),
+      // Exact while k - 1 plus the nodes leaving stay within half the leaf set.
+      replicaSet: (key, k, exclude) =>
+        endpoint
+          .replicaSet(key, k + leaving.size, exclude)
+          .filter((n) => !leaving.has(n.id))
+          .slice(0, k),
+    };
+  }
+
+  /**
+   * `id` hands its objects over before it leaves, and is gone within `ms`: until then this
+   * node counts it out of replica sets.
+   */
+  departing(id: Id, ms: number): void {
+    if (id === this.endpoint.self.id || ms <= 0) return;
+    const until = this.clock.now() + Math.min(ms, REPLICATION.maxLeavingMs) + REPLICATION.leavingMarginMs;
+    this.leaving.set(id, Math.max(until, this.leaving.get(id) ?? 0));
+  }
+
+  /**
+   * Forgets leaves that are over: past their time, or (`gone`) no longer in the leaf set, so
+   * that a node that comes back with the same id is counted again. Whether any remain.
+   */
+  private pruneLeaving(gone = false): boolean {
+    if (this.leaving.size === 0) return false;
+    const now = this.clock.now();
+    const members = gone ? new Set(this.endpoint.leafSet().map((n) => n.id)) : undefined;
+    for (const [id, until] of this.leaving) if (until <= now || (members && !members.has(id))) this.leaving.delete(id);
+    return this.leaving.size > 0;
+  }
 
   start(): void {
     if (this.cancelTimer) return;
@@ -119,6 +165,8 @@ export class AntiEntropy {
     try {
       await this.collectTombstones();
       if (this.stopping) return;
+      // Ranges are compared with the ring as it is: a node under way out still answers, and
+      // what it hands over would otherwise be pulled from the other replicas at the same time.
       const arcs = replicaArcs(this.endpoint, this.config.replicas);
       const unsure: Unsure = { ranges: [], guids: new Set() };
       const peers = sharedRanges(arcs);
@@ -130,7 +178,8 @@ export class AntiEntropy {
       if (this.stopping) return;
       if (this.diversion) this.stats.underReplicated += await this.diversion.maintain(this.clock.now() + this.config.rpcTimeoutMs * 4);
       if (this.stopping) return;
-      await this.handOffOutside(arcs);
+      // What is handed off counts it out: its handoff lands here and must stay.
+      await this.handOffOutside(this.pruneLeaving(true) ? replicaArcs(this.ring, this.config.replicas) : arcs);
       this.stats.rounds++;
     } catch (error) {
       this.log.warn('antientropy_round_failed', { error: String(error) });
@@ -215,6 +264,7 @@ export class AntiEntropy {
     for (const [guid, until] of this.parked) if (until <= now) this.parked.delete(guid);
     const batch: { object: StoredObject; targets: NodeHandle[] }[] = [];
     let budget: number = REPLICATION.maxHandoffPerRound;
+    const ring = this.ring;
     for (const r of complement(arcs)) {
       if (budget <= 0) break;
       // Parked copies are read past, not counted against the budget.
@@ -223,7 +273,7 @@ export class AntiEntropy {
         if (budget <= 0) break;
         if (this.parked.has(object.guid)) continue;
         budget--;
-        const targets = this.endpoint.replicaSet(object.guid, this.config.replicas);
+        const targets = ring.replicaSet(object.guid, this.config.replicas);
         if (!targets.some((n) => n.id === self)) batch.push({ object, targets });
       }
       if (budget <= 0) this.backlog = true;
@@ -278,8 +328,11 @@ export class AntiEntropy {
       if (pushObjects.length > 0) await this.replication.push(peer, pushObjects, deadline);
       let pulled = 0;
       if (toPull.length > 0) {
-        for (const o of await this.replication.fetch(peer, toPull.slice(0, limit), deadline)) {
-          if ((await this.local.apply(o)).result === 'applied') pulled++;
+        // Several at once, as a StoreReplicas message is applied: the store's round trips overlap.
+        const fetched = await this.replication.fetch(peer, toPull.slice(0, limit), deadline);
+        for (let i = 0; i < fetched.length; i += REPLICATION.applyWindow) {
+          const results = await Promise.all(fetched.slice(i, i + REPLICATION.applyWindow).map((o) => this.local.apply(o)));
+          pulled += results.filter((r) => r.result === 'applied').length;
         }
       }
       this.stats.repaired += pushObjects.length + pulled;
@@ -325,25 +378,37 @@ export class AntiEntropy {
    * answer with a pointer to this node's copy instead of taking it (this node keeps it); those
    * GUIDs go into `pointed` and count as not delivered.
    */
-  private async pushAll(items: { object: StoredObject; targets: NodeHandle[] }[], deadline: number, pointed?: Set<Id>): Promise<Set<Id>> {
-    // Window by window of value bytes (the metadata's sizes): what is read is sent before more is read.
-    const windowBytes = this.config.pushWindowBytes ?? REPLICATION.pushWindowBytes;
-    const delivered = new Set<Id>();
+  private async pushAll(items: { object: StoredObject; targets: NodeHandle[] }[], deadline: number, pointed?: Set<Id>, leaving = false): Promise<Set<Id>> {
+    // Half windows of value bytes (the metadata's sizes), and of objects: the next one is read
+    // while this one is sent, so at most a window's bytes are held unsent or unanswered.
+    const half = Math.max(1, Math.floor((this.config.pushWindowBytes ?? REPLICATION.pushWindowBytes) / 2));
+    const windows: (typeof items)[] = [];
     for (let start = 0; start < items.length; ) {
       let end = start + 1;
-      for (let bytes = items[start]!.object.size; end < items.length && bytes + items[end]!.object.size <= windowBytes; end++) bytes += items[end]!.object.size;
-      for (const g of await this.pushWindow(items.slice(start, end), deadline, pointed)) delivered.add(g);
+      for (let bytes = items[start]!.object.size; end < items.length && end - start < REPLICATION.pushWindowObjects && bytes + items[end]!.object.size <= half; end++) bytes += items[end]!.object.size;
+      windows.push(items.slice(start, end));
       start = end;
+    }
+    const delivered = new Set<Id>();
+    let reading = windows.length > 0 ? this.readWindow(windows[0]!) : undefined;
+    for (let i = 0; i < windows.length; i++) {
+      const full = await reading!;
+      reading = i + 1 < windows.length ? this.readWindow(windows[i + 1]!) : undefined;
+      // Awaited in the next turn; a failure meanwhile must not go unhandled.
+      reading?.catch(() => undefined);
+      for (const g of await this.pushWindow(windows[i]!, full, deadline, pointed, leaving)) delivered.add(g);
     }
     return delivered;
   }
 
-  private async pushWindow(items: { object: StoredObject; targets: NodeHandle[] }[], deadline: number, pointed?: Set<Id>): Promise<Set<Id>> {
+  /** This node's copies of a window's objects, read at once: the store takes them as one pipeline. */
+  private async readWindow(items: { object: StoredObject }[]): Promise<Map<Id, StoredObject>> {
     const full = new Map<Id, StoredObject>();
-    for (let i = 0; i < items.length; i += REPLICATION.maxObjectsPerMessage) {
-      const reads = await Promise.all(items.slice(i, i + REPLICATION.maxObjectsPerMessage).map(({ object }) => this.readCopy(object.guid)));
-      for (const o of reads) if (o) full.set(o.guid, o);
-    }
+    for (const o of await Promise.all(items.map(({ object }) => this.readCopy(object.guid)))) if (o) full.set(o.guid, o);
+    return full;
+  }
+
+  private async pushWindow(items: { object: StoredObject; targets: NodeHandle[] }[], full: Map<Id, StoredObject>, deadline: number, pointed?: Set<Id>, leaving = false): Promise<Set<Id>> {
     const byTarget = new Map<Id, { peer: NodeHandle; objects: StoredObject[] }>();
     for (const { object, targets } of items) {
       const o = full.get(object.guid);
@@ -364,7 +429,7 @@ export class AntiEntropy {
           continue;
         }
         try {
-          const res = await this.replication.push(peer, batch, deadline, pointed !== undefined);
+          const res = await this.replication.push(peer, batch, deadline, { senderKeeps: pointed !== undefined, leavingMs: leaving ? deadline - this.clock.now() : 0 });
           for (const g of res.pointed) {
             failed.add(g);
             pointed?.add(g);
@@ -391,16 +456,27 @@ export class AntiEntropy {
   async handOffAll(deadline: number): Promise<{ handedOff: number; failed: number }> {
     let handedOff = 0;
     let failed = 0;
+    // Every neighbour first: one that took this node's place in an object's replica set would
+    // otherwise hand it back if another replica repaired it there before this node's copy came.
+    const told = Math.min(deadline, this.clock.now() + this.config.rpcTimeoutMs);
+    await Promise.all(this.endpoint.leafSet().map((n) => this.replication.announceLeaving(n, deadline - this.clock.now(), told).catch(() => undefined)));
     const held = await this.local.store.count();
-    for await (const page of this.pages()) {
+    const pages = this.pages();
+    for (let next = pages.next(); ; ) {
+      const { value: page, done } = await next;
+      if (done) break;
       // Out of time: the rest stays for anti-entropy on the replicas left, and the leave
       // goes on (the leaf set told) before the process must exit.
       if (this.clock.now() >= deadline) {
         failed = Math.max(failed, held - handedOff);
         break;
       }
-      const items = page.objects.map((object) => ({ object, targets: this.leaveTargets(object.guid) }));
-      const delivered = await this.pushAll(items, deadline);
+      // The next page's metadata is read while this one is sent.
+      next = pages.next();
+      next.catch(() => undefined);
+      const ring = this.ring;
+      const items = page.objects.map((object) => ({ object, targets: this.leaveTargets(object.guid, ring) }));
+      const delivered = await this.pushAll(items, deadline, undefined, true);
       handedOff += delivered.size;
       failed += page.objects.length - delivered.size;
     }
@@ -413,9 +489,9 @@ export class AntiEntropy {
    * too would triple the leave's work for nothing. An object this node holds without being
    * one of its replicas goes to the whole replica set, which may lack it.
    */
-  private leaveTargets(guid: Id): NodeHandle[] {
-    const without = this.endpoint.replicaSet(guid, this.config.replicas, this.endpoint.self.id);
-    const now = this.endpoint.replicaSet(guid, this.config.replicas);
+  private leaveTargets(guid: Id, ring = this.ring): NodeHandle[] {
+    const without = ring.replicaSet(guid, this.config.replicas, this.endpoint.self.id);
+    const now = ring.replicaSet(guid, this.config.replicas);
     if (!now.some((n) => n.id === this.endpoint.self.id)) return without;
     return without.filter((n) => !now.some((m) => m.id === n.id));
   }

@@ -119,7 +119,7 @@ export class Diversion {
     for (let i = 0; i < objects.length; i += REPLICATION.maxObjectsPerMessage) {
       const batch = objects.slice(i, i + REPLICATION.maxObjectsPerMessage);
       try {
-        const res = await callDht(this.endpoint, holder, 'storeReplicas', { sender: toNodeInfo(this.endpoint.self), objects: batch.map(toRecord), diverted: true, senderKeeps: false }, this.callDeadline(deadline));
+        const res = await callDht(this.endpoint, holder, 'storeReplicas', { sender: toNodeInfo(this.endpoint.self), objects: batch.map(toRecord), diverted: true, senderKeeps: false, senderLeavingMs: 0 }, this.callDeadline(deadline));
         const refused = new Set(res.refused.map((g) => Buffer.from(g).toString('hex')));
         // A newer copy there is no copy of this version: not placed.
         const newer = new Set(res.newer.map((m) => Buffer.from(m.guid).toString('hex')));

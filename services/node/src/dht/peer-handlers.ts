@@ -51,6 +51,8 @@ export class DhtPeerHandlers {
   async storeReplicas(req: DhtCalls['storeReplicas'][0]): Promise<DhtCalls['storeReplicas'][1]> {
     if (req.objects.length > REPLICATION.maxObjectsPerMessage) throw new InvalidArgumentError(`at most ${REPLICATION.maxObjectsPerMessage} objects per message`);
     const objects = req.objects.map((r) => fromRecord(r, this.maxValueBytes));
+    // A leaving node's handoff: what it hands over stays here, it does not go back to it.
+    if (req.senderLeavingMs > 0 && req.sender) this.antiEntropy.departing(fromNodeInfo(req.sender, 'sender').id, req.senderLeavingMs);
     let applied = 0;
     let stale = 0;
     let replacedLive = 0;

@@ -141,7 +141,7 @@ export class Replication {
         return { replacedLive: previous !== undefined && !previous.tombstone };
       }
     }
-    const res = await callDht(this.endpoint, target, 'storeReplicas', { sender: toNodeInfo(this.endpoint.self), objects: [toRecord(object)], diverted: false, senderKeeps: false }, deadline);
+    const res = await callDht(this.endpoint, target, 'storeReplicas', { sender: toNodeInfo(this.endpoint.self), objects: [toRecord(object)], diverted: false, senderKeeps: false, senderLeavingMs: 0 }, deadline);
     // It points back here: this node's copy is the one counted, not another.
     if (res.pointed.length > 0) throw new ResourceExhaustedError(`${target.name || target.address} is full`);
     const newer = res.newer.find((m) => fromMeta(m).guid === object.guid);
@@ -152,19 +152,31 @@ export class Replication {
   /**
    * Pushes objects to one peer in bounded messages; returns how many it took, and the GUIDs
    * it keeps only a pointer to this node's copy for (asked for by `senderKeeps`: this node
-   * holds them outside their replica set and may go on doing so).
+   * holds them outside their replica set and may go on doing so). `leavingMs`: this node is
+   * leaving and is gone within that many milliseconds (a graceful leave's handoff).
    */
-  async push(target: NodeHandle, objects: StoredObject[], deadline: number, senderKeeps = false): Promise<{ applied: number; pointed: Set<Id> }> {
+  async push(target: NodeHandle, objects: StoredObject[], deadline: number, options: { senderKeeps?: boolean; leavingMs?: number } = {}): Promise<{ applied: number; pointed: Set<Id> }> {
     let applied = 0;
     const pointed = new Set<Id>();
+    const senderKeeps = options.senderKeeps ?? false;
+    const senderLeavingMs = Math.max(0, Math.ceil(options.leavingMs ?? 0));
     for (const batch of batches(objects)) {
-      const res = await callDht(this.endpoint, target, 'storeReplicas', { sender: toNodeInfo(this.endpoint.self), objects: batch.map(toRecord), diverted: false, senderKeeps }, deadline);
+      const res = await callDht(this.endpoint, target, 'storeReplicas', { sender: toNodeInfo(this.endpoint.self), objects: batch.map(toRecord), diverted: false, senderKeeps, senderLeavingMs }, deadline);
       applied += res.applied + res.stale;
       for (const g of res.pointed) pointed.add(Buffer.from(g).toString('hex'));
       // Not delivered: a handoff must keep these, a repair tries again.
       if (res.refused.length > 0) throw new ResourceExhaustedError(`${target.name || target.address} is full: refused ${res.refused.length} of ${batch.length} objects`);
     }
     return { applied, pointed };
+  }
+
+  /**
+   * Tells `target` that this node is leaving, gone within `leavingMs`, before the objects
+   * come (a StoreReplicas message with none): so that it does not hand back what other
+   * replicas pass on to it meanwhile.
+   */
+  async announceLeaving(target: NodeHandle, leavingMs: number, deadline: number): Promise<void> {
+    await callDht(this.endpoint, target, 'storeReplicas', { sender: toNodeInfo(this.endpoint.self), objects: [], diverted: false, senderKeeps: false, senderLeavingMs: Math.max(1, Math.ceil(leavingMs)) }, deadline);
   }
 
   /** Reads copies of `guids` from one peer. */
