@@ -18,6 +18,12 @@ import type { Diversion } from './diversion';
 import type { ReplicaStore } from './replica-store';
 import { batches, type Replication } from './replication';
 
+/** How pushAll sends (see there). */
+interface PushOptions {
+  pointed?: Set<Id>;
+  leaving?: boolean;
+}
+
 export interface AntiEntropyConfig {
   replicas: number;
   intervalMs: number;
@@ -352,7 +358,7 @@ export class AntiEntropy {
     if (batch.length === 0) return;
     const deadline = this.clock.now() + this.config.rpcTimeoutMs * 4;
     const pointed = new Set<Id>();
-    const delivered = await this.pushAll(batch, deadline, pointed);
+    const delivered = await this.pushAll(batch, deadline, { pointed });
     for (const { object } of batch) {
       if (delivered.has(object.guid) && (await this.local.dropIfUnchanged(object))) this.stats.handedOff++;
     }
@@ -376,9 +382,10 @@ export class AntiEntropy {
    * Sends each object to all of its targets, in batched messages, one stream per target in
    * parallel. Returns the GUIDs that reached every target. With `pointed`, the targets may
    * answer with a pointer to this node's copy instead of taking it (this node keeps it); those
-   * GUIDs go into `pointed` and count as not delivered.
+   * GUIDs go into `pointed` and count as not delivered. With `leaving`, this is the node's
+   * graceful leave, and every message tells the target so (sender_leaving_ms).
    */
-  private async pushAll(items: { object: StoredObject; targets: NodeHandle[] }[], deadline: number, pointed?: Set<Id>, leaving = false): Promise<Set<Id>> {
+  private async pushAll(items: { object: StoredObject; targets: NodeHandle[] }[], deadline: number, options: PushOptions = {}): Promise<Set<Id>> {
     // Half windows of value bytes (the metadata's sizes), and of objects: the next one is read
     // while this one is sent, so at most a window's bytes are held unsent or unanswered.
     const half = Math.max(1, Math.floor((this.config.pushWindowBytes ?? REPLICATION.pushWindowBytes) / 2));
@@ -396,7 +403,7 @@ export class AntiEntropy {
       reading = i + 1 < windows.length ? this.readWindow(windows[i + 1]!) : undefined;
       // Awaited in the next turn; a failure meanwhile must not go unhandled.
       reading?.catch(() => undefined);
-      for (const g of await this.pushWindow(windows[i]!, full, deadline, pointed, leaving)) delivered.add(g);
+      for (const g of await this.pushWindow(windows[i]!, full, deadline, options)) delivered.add(g);
     }
     return delivered;
   }
@@ -408,7 +415,7 @@ export class AntiEntropy {
     return full;
   }
 
-  private async pushWindow(items: { object: StoredObject; targets: NodeHandle[] }[], full: Map<Id, StoredObject>, deadline: number, pointed?: Set<Id>, leaving = false): Promise<Set<Id>> {
+  private async pushWindow(items: { object: StoredObject; targets: NodeHandle[] }[], full: Map<Id, StoredObject>, deadline: number, { pointed, leaving = false }: PushOptions): Promise<Set<Id>> {
     const byTarget = new Map<Id, { peer: NodeHandle; objects: StoredObject[] }>();
     for (const { object, targets } of items) {
       const o = full.get(object.guid);
@@ -476,7 +483,7 @@ export class AntiEntropy {
       next.catch(() => undefined);
       const ring = this.ring;
       const items = page.objects.map((object) => ({ object, targets: this.leaveTargets(object.guid, ring) }));
-      const delivered = await this.pushAll(items, deadline, undefined, true);
+      const delivered = await this.pushAll(items, deadline, { leaving: true });
       handedOff += delivered.size;
       failed += page.objects.length - delivered.size;
     }
