@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export PATH := $(shell go env GOPATH 2>/dev/null)/bin:$(PATH)
 NODE_BIN := node_modules/.bin
 
-.PHONY: run test deps examples build test-deps clean monitor bench-observability bench bench-storage bench-store-memory bench-wire bench-files bench-messaging bench-compute bench-profile chart-dashboards
+.PHONY: run test deps examples build test-deps clean monitor bench-observability bench bench-storage bench-store-memory bench-wire bench-files bench-messaging bench-compute bench-profile bench-idle chart-dashboards
 
 deps: node_modules/.installed
 
@@ -98,6 +98,11 @@ bench-messaging: build
 bench-compute: build
 	$(NODE_BIN)/tsc -p bench/tsconfig.json
 	node dist/bench/compute.js $(COMPUTE_ARGS)
+
+# Idle CPU per node over time (it falls for about ten minutes as V8 finishes compiling).
+bench-idle: build
+	$(NODE_BIN)/tsc -p bench/tsconfig.json
+	node dist/bench/idle.js $(IDLE_ARGS)
 
 # Flame graphs (docs/profile-*.svg) and self-time tables of a loaded entry node and root.
 bench-profile: build
