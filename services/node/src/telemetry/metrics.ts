@@ -21,15 +21,15 @@ export interface OverlayView {
   readonly stats: { forwarded: number; delivered: number; retries: number };
 }
 
+/** Sampling period of nodejs_eventloop_lag_*. */
+export const EVENT_LOOP_MONITOR_MS = 100;
+
 /**
  * One Prometheus registry per node (never prom-client's global `register`): routing,
  * overlay state, storage, gRPC and the default process metrics. Labels are bounded:
  * methods, codes, operations, reasons and event kinds, never keys or node ids (except the
  * one pastry_node_info series).
  */
-/** Sampling period of nodejs_eventloop_lag_*. */
-export const EVENT_LOOP_MONITOR_MS = 100;
-
 export class PastryMetrics {
   readonly registry = new Registry();
   readonly grpc: GrpcMetrics;
@@ -44,7 +44,7 @@ export class PastryMetrics {
 
   constructor(nodeId: string) {
     // The event-loop delay monitor wakes the loop every `precision` ms: prom-client's 10 ms
-    // default was about a third of an idle node's CPU. Stalls worth an alert (tens of ms and
+    // default woke an idle node 100 times a second. Stalls worth an alert (tens of ms and
     // more) still show in the percentiles at 100 ms.
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_MONITOR_MS });
     // Gauges named *_total break the naming rules (promtool check metrics); the same numbers
