@@ -1,4 +1,3 @@
-import type { Id } from '../core/id';
 import type { NodeHandle } from '../core/node-handle';
 import { leafSetEdges, maintenanceTargets } from '../core/maintenance';
 import { LIMITS } from '../constants';
@@ -13,19 +12,10 @@ import type { Membership } from './membership';
  * side and, in turn, a few others (core/maintenance.ts), under a timeout adapted to each
  * member's RTT. A member that misses it becomes a suspect; a member lost is replaced by
  * asking the farthest members, who know the nodes just beyond. Rounds never overlap.
- *
- * An exchange that a member started is as good as one this node starts: both sides learn
- * the other's leaf set, and the caller proved alive. So a member whose own exchange reached
- * this node since its last round is skipped: two neighbours, each other's nearest, then
- * exchange once per interval between them rather than twice (an idle node makes a fifth fewer
- * calls). A member is still called when its exchanges stop, a round later at most.
  */
 export class LeafSetMaintenance {
   private rounds = 0;
   private running: Promise<void> | undefined;
-  /** When each member's own exchange last reached this node (known members at their known address only). */
-  private readonly heard = new Map<Id, number>();
-  private lastRoundAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly ctx: OverlayContext,
@@ -46,22 +36,8 @@ export class LeafSetMaintenance {
   private async runRound(): Promise<void> {
     if (!this.ctx.ready) return;
     this.rounds++;
-    const since = this.lastRoundAt;
-    this.lastRoundAt = this.ctx.now();
-    const targets = maintenanceTargets(this.ctx.state.leafSet, this.rounds)
-      .slice(0, LIMITS.maintenanceFanout)
-      .filter((n) => !this.exchangedSince(n, since));
-    for (const id of this.heard.keys()) if (!this.ctx.state.leafSet.has(id)) this.heard.delete(id);
+    const targets = maintenanceTargets(this.ctx.state.leafSet, this.rounds).slice(0, LIMITS.maintenanceFanout);
     await Promise.all(targets.map((n) => this.exchangeWith(n)));
-  }
-
-  /**
-   * Whether `n` exchanged with this node after `since`. A member never measured is called
-   * all the same: its RTT sets the timeouts of every later call to it.
-   */
-  private exchangedSince(n: NodeHandle, since: number): boolean {
-    const at = this.heard.get(n.id);
-    return at !== undefined && at > since && this.ctx.rtt.srtt(n.id) !== undefined;
   }
 
   message(): LeafSetMessage {
@@ -103,19 +79,16 @@ export class LeafSetMaintenance {
   takeRequest(message: LeafSetMessage): void {
     const sender = fromNodeInfo(message.sender, 'sender');
     const members = fromNodeInfos(message.leafSet, 'leafSet');
-    if (this.acceptSender(sender)) this.heard.set(sender.id, this.ctx.now());
+    this.acceptSender(sender);
     this.detector.admit(this.membership.learnHearsay(members.filter((m) => m.id !== sender.id)));
   }
 
-  /** Returns whether the sender is a member known at that address. */
-  acceptSender(sender: NodeHandle): boolean {
+  acceptSender(sender: NodeHandle): void {
     const known = this.ctx.state.leafSet.members().find((m) => m.id === sender.id);
-    const direct = known !== undefined && known.address === sender.address;
-    if (direct) this.membership.learnDirect(sender);
+    if (known && known.address === sender.address) this.membership.learnDirect(sender);
     // Probed at the address it gave, even if it was found dead there or elsewhere: a pod
     // that restarted (perhaps at a new address) must get its place back.
     else this.detector.admit([sender]);
-    return direct;
   }
 
   /** Answers an exchange: learn the sender and its leaf set, reply with ours. */
