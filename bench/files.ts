@@ -16,13 +16,9 @@ import path from 'node:path';
 import { credentials, Server, ServerCredentials, type ServerWritableStream } from '@grpc/grpc-js';
 import { clusterDown, clusterUp, type ClusterOptions } from '../services/cli/src/cluster';
 import { FilesClient, FilesService, type DownloadResponse } from '../services/node/src/gen/pastry/v1/files';
+import { flag } from './args';
 
 const CLI = path.resolve(__dirname, '../services/cli/src/main.js');
-
-function flag(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
-}
 
 
 /** Samples the RSS of `pids` every 100 ms; the peak growth over each one's start. */

@@ -13,11 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { clusterDown, clusterUp, type ClusterOptions } from '../services/cli/src/cluster';
 import { cpuSecondsOf } from './proc';
-
-function flag(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
-}
+import { flag } from './args';
 
 function positive(name: string, fallback: string): number {
   const value = Number(flag(name, fallback));

@@ -8,11 +8,7 @@
  *        [--value-bytes 64] [--idle-seconds 20] [--timeout-seconds 1800]
  */
 import { runStorageScale, stopRunning } from './storage-scale-lib';
-
-function flag(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
-}
+import { flag } from './args';
 
 async function main(): Promise<void> {
   const o = {

@@ -11,13 +11,9 @@ import { cpuSecondsOf } from './proc';
 import { MemoryStore } from '../services/node/src/store/memory-store';
 import { RedisStore } from '../services/node/src/store/redis-store';
 import type { Store, StoredObject } from '../services/node/src/store/store';
+import { flag } from './args';
 
 const VALUE_BYTES = 64;
-
-function flag(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
-}
 
 function objectOf(i: number): StoredObject {
   const value = createHash('sha512').update(`value-${i}`).digest();

@@ -13,7 +13,7 @@ function mainThreadSwitches(pid: number): number {
 describe('an idle process with the node\'s metrics', () => {
   it('is not woken every 10 ms by the event-loop lag monitor', async () => {
     // prom-client samples event-loop delay every 10 ms unless told otherwise: 100 wake-ups a
-    // second on every idle node, a third of its CPU.
+    // second on every idle node.
     const child = spawn(process.execPath, ['-e', `const { PastryMetrics } = require(${JSON.stringify(METRICS)}); new PastryMetrics('a'.repeat(32)); setTimeout(() => undefined, 10_000); process.stdout.write('up\\n');`], { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
       await new Promise<void>((resolve, reject) => {
