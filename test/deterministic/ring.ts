@@ -31,6 +31,8 @@ export interface RingOptions {
   entrySyncObjects?: number;
   /** Value bytes a push reads ahead (the node's default unless set). */
   pushWindowBytes?: number;
+  /** Objects anti-entropy repairs per peer per round (the node's default unless set). */
+  repairsPerPeerPerRound?: number;
   /** Replica diversion by full nodes (on unless false). */
   diversion?: boolean;
   /** File sharing: bytes of fetched chunks each node keeps, and hashes per manifest page (defaults unless set). */
@@ -135,6 +137,7 @@ export class DetRing {
         scanPageObjects: this.options.scanPageObjects,
         entrySyncObjects: this.options.entrySyncObjects,
         pushWindowBytes: this.options.pushWindowBytes,
+        repairsPerPeerPerRound: this.options.repairsPerPeerPerRound,
         capacityBytes: this.options.capacityBytes,
         cacheLeaseMs: this.options.cacheLeaseMs,
         cacheBytes: this.options.cacheBytes,

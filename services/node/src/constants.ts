@@ -90,8 +90,12 @@ export const REPLICATION = {
   pushWindowBytes: 32 * 1024 * 1024,
   /** Objects a push reads ahead at most, whatever their size (4 StoreReplicas messages). */
   pushWindowObjects: 1024,
-  /** Objects pushed or pulled per peer per anti-entropy round. */
-  maxRepairsPerPeerPerRound: 1024,
+  /**
+   * Objects, and value bytes, pushed or pulled per peer per anti-entropy round. Values move
+   * in bounded windows whatever these are, so they bound a round's length, not its memory.
+   */
+  maxRepairsPerPeerPerRound: 4096,
+  maxRepairBytesPerPeerPerRound: 64 * 1024 * 1024,
   /** Pause before the next anti-entropy round while the last one left work over its budgets. */
   backlogPauseMs: 100,
   /** Objects handed off per anti-entropy round. */

@@ -176,6 +176,8 @@ export type DhtSettings = Pick<NodeConfig, 'replicas' | 'writeQuorum' | 'rpcTime
   entrySyncObjects?: number;
   /** Value bytes read ahead of a push (REPLICATION.pushWindowBytes unless set; tests make it small). */
   pushWindowBytes?: number;
+  /** Objects anti-entropy repairs per peer per round (REPLICATION.maxRepairsPerPeerPerRound unless set; tests make it small). */
+  repairsPerPeerPerRound?: number;
 };
 
 /** The DHT application and its parts on one node's overlay: the same wiring for every driver. */
@@ -197,7 +199,7 @@ export function assembleDht(overlay: Overlay, store: Store, config: DhtSettings,
     endpoint,
     local,
     replication,
-    { replicas: config.replicas, intervalMs: config.antiEntropyIntervalMs, tombstoneGraceMs: config.tombstoneGraceMs, rpcTimeoutMs: config.rpcTimeoutMs, scanPageObjects: config.scanPageObjects, entrySyncObjects: config.entrySyncObjects, pushWindowBytes: config.pushWindowBytes },
+    { replicas: config.replicas, intervalMs: config.antiEntropyIntervalMs, tombstoneGraceMs: config.tombstoneGraceMs, rpcTimeoutMs: config.rpcTimeoutMs, scanPageObjects: config.scanPageObjects, entrySyncObjects: config.entrySyncObjects, pushWindowBytes: config.pushWindowBytes, repairsPerPeerPerRound: config.repairsPerPeerPerRound },
     endpoint,
     log,
     diversion,

@@ -35,6 +35,8 @@ export interface AntiEntropyConfig {
   entrySyncObjects?: number;
   /** Value bytes read ahead of a push (REPLICATION.pushWindowBytes unless set). */
   pushWindowBytes?: number;
+  /** Objects repaired per peer per round (REPLICATION.maxRepairsPerPeerPerRound unless set). */
+  repairsPerPeerPerRound?: number;
 }
 
 /** Counters for metrics and tests. */
@@ -175,10 +177,12 @@ export class AntiEntropy {
       // what it hands over would otherwise be pulled from the other replicas at the same time.
       const arcs = replicaArcs(this.endpoint, this.config.replicas);
       const unsure: Unsure = { ranges: [], guids: new Set() };
+      // What one peer's sync pulls, the others' skip: replicas of the same ranges hold the same objects.
+      const claimed = new Set<Id>();
       const peers = sharedRanges(arcs);
       for (let i = 0; i < peers.length; i += REPLICATION.syncFanout) {
         if (this.stopping) return;
-        await Promise.all(peers.slice(i, i + REPLICATION.syncFanout).map(({ peer, ranges }) => this.syncTree(peer, ranges, unsure)));
+        await Promise.all(peers.slice(i, i + REPLICATION.syncFanout).map(({ peer, ranges }) => this.syncTree(peer, ranges, unsure, claimed)));
       }
       this.stats.underReplicated = await countUnsure(unsure, await this.tree());
       if (this.stopping) return;
@@ -222,12 +226,17 @@ export class AntiEntropy {
    * contradict), and a small range that differs is compared once more before it is read
    * entry by entry: only a difference that lasts costs a scan.
    */
-  private async syncTree(peer: NodeHandle, ranges: Range[], unsure: Unsure): Promise<void> {
+  private async syncTree(peer: NodeHandle, ranges: Range[], unsure: Unsure, claimed: Set<Id>): Promise<void> {
     const deadline = this.clock.now() + this.config.rpcTimeoutMs * 4;
     const sender = toNodeInfo(this.endpoint.self);
-    let budget: number = REPLICATION.maxRepairsPerPeerPerRound;
+    const budget: Budget = { objects: this.config.repairsPerPeerPerRound ?? REPLICATION.maxRepairsPerPeerPerRound, bytes: REPLICATION.maxRepairBytesPerPeerPerRound };
+    // Where in the differing ranges this round starts: another round working on the same
+    // ranges at the same time (the peer's, or this node's with another replica of them)
+    // mostly repairs other objects, not these again.
+    const start = rotationOf(this.endpoint.self.id, peer.id, this.stats.rounds);
     let level: Pending[] = ranges;
     while (level.length > 0) {
+      level = rotate(level, start);
       const next: Pending[] = [];
       for (let i = 0; i < level.length; i += REPLICATION.maxTreeRanges) {
         if (this.stopping) return;
@@ -250,9 +259,9 @@ export class AntiEntropy {
           const children = Math.max(mine[j]!.count, Number(res.counts[j])) > (this.config.entrySyncObjects ?? REPLICATION.entrySyncObjects) ? splitRange(r) : undefined;
           if (children) next.push(...children);
           else if (!r.confirm) next.push({ from: r.from, to: r.to, confirm: true });
-          else if (budget > 0) {
+          else if (budget.objects > 0 && budget.bytes > 0) {
             const shared = await this.local.store.range(r.from, r.to, REPLICATION.maxDigestScanObjects, { values: false });
-            budget -= await this.syncWith(peer, shared, r, unsure, budget);
+            await this.syncWith(peer, shared, r, unsure, budget, claimed);
           } else {
             unsure.ranges.push(r);
             this.backlog = true;
@@ -302,11 +311,15 @@ export class AntiEntropy {
   }
 
   /**
-   * Digest exchange with one peer over one small range, then at most `limit` pushes and
-   * pulls; returns how many were made. The objects found out of date, or all shared ones
-   * when the peer did not answer, go into `unsure`.
+   * Digest exchange with one peer over one small range, then pushes and pulls within the
+   * round's `budget` (spent in place). Values move in bounded windows both ways: a push reads
+   * at most a window of values ahead of what it sends (pushAll), and a pull fetches one
+   * bounded message ahead of what it writes, so a repair of large values holds a few MiB,
+   * not the budget's worth. GUIDs in `claimed` are being pulled from another peer this round
+   * and are skipped. The objects found out of date, or all shared ones when the peer did
+   * not answer, go into `unsure`.
    */
-  private async syncWith(peer: NodeHandle, shared: StoredObject[], page: Range, unsure: Unsure, limit: number): Promise<number> {
+  private async syncWith(peer: NodeHandle, shared: StoredObject[], page: Range, unsure: Unsure, budget: Budget, claimed: Set<Id>): Promise<void> {
     const deadline = this.clock.now() + this.config.rpcTimeoutMs * 4;
     try {
       const mine = bucketize(shared);
@@ -314,43 +327,71 @@ export class AntiEntropy {
       const rangeFrom = whole ? Buffer.alloc(0) : Buffer.from(page.from, 'hex');
       const rangeTo = whole ? Buffer.alloc(0) : Buffer.from(page.to, 'hex');
       const res = await callDht(this.endpoint, peer, 'syncDigest', { sender: toNodeInfo(this.endpoint.self), buckets: digestsOf(mine), rangeFrom, rangeTo }, deadline);
-      if (res.differingBuckets.length === 0) return 0;
+      if (res.differingBuckets.length === 0) return;
       const theirs = new Map<Id, Meta>(res.entries.map(fromMeta).map((m) => [m.guid, m]));
-      const toPush: Id[] = [];
+      const toPush: StoredObject[] = [];
       for (const b of res.differingBuckets) {
         for (const o of mine.get(b)?.entries ?? []) {
           const t = theirs.get(o.guid);
-          if (!t || compareVersions(o, t) > 0) toPush.push(o.guid);
+          if (!t || compareVersions(o, t) > 0) toPush.push(o);
         }
       }
       const mineByGuid = new Map(shared.map((o) => [o.guid, o]));
-      const toPull = [...theirs.values()]
-        .filter((t) => {
-          const m = mineByGuid.get(t.guid);
-          return (!m || compareVersions(t, m) > 0) && this.endpoint.replicaSet(t.guid, this.config.replicas).some((n) => n.id === this.endpoint.self.id);
-        })
-        .map((t) => t.guid);
-      const pushObjects = (await Promise.all(toPush.slice(0, limit).map((g) => this.readCopy(g)))).filter((o): o is StoredObject => o !== undefined);
-      if (pushObjects.length > 0) await this.replication.push(peer, pushObjects, deadline);
-      let pulled = 0;
-      if (toPull.length > 0) {
-        // Several at once, as a StoreReplicas message is applied: the store's round trips overlap.
-        const fetched = await this.replication.fetch(peer, toPull.slice(0, limit), deadline);
-        for (let i = 0; i < fetched.length; i += REPLICATION.applyWindow) {
-          const results = await Promise.all(fetched.slice(i, i + REPLICATION.applyWindow).map((o) => this.local.apply(o)));
-          pulled += results.filter((r) => r.result === 'applied').length;
-        }
-      }
-      this.stats.repaired += pushObjects.length + pulled;
-      if (pushObjects.length + pulled > 0) this.log.debug('antientropy_repaired', { peer: peer.name || peer.id, pushed: pushObjects.length, pulled });
-      for (const g of toPush) unsure.guids.add(g);
-      for (const g of toPull) unsure.guids.add(g);
-      return pushObjects.length + pulled;
+      const toPull = [...theirs.values()].filter((t) => {
+        const m = mineByGuid.get(t.guid);
+        return (!m || compareVersions(t, m) > 0) && this.endpoint.replicaSet(t.guid, this.config.replicas).some((n) => n.id === this.endpoint.self.id);
+      });
+      for (const o of toPush) unsure.guids.add(o.guid);
+      for (const t of toPull) unsure.guids.add(t.guid);
+      const unclaimed = toPull.filter((t) => !claimed.has(t.guid));
+      const pushing = spend(budget, toPush);
+      const pulling = spend(budget, unclaimed);
+      for (const t of pulling) claimed.add(t.guid);
+      const [pushed, pulled] = await Promise.all([
+        pushing.length > 0 ? this.pushAll(pushing.map((object) => ({ object, targets: [peer] })), deadline).then((d) => d.size) : 0,
+        pulling.length > 0 ? this.pull(peer, pulling, deadline) : 0,
+      ]);
+      if (pushing.length < toPush.length || pulling.length < unclaimed.length) this.backlog = true;
+      this.stats.repaired += pushed + pulled;
+      if (pushed + pulled > 0) this.log.debug('antientropy_repaired', { peer: peer.name || peer.id, pushed, pulled });
     } catch (error) {
       this.log.debug('antientropy_sync_failed', { peer: peer.name || peer.id, error: String(error) });
       unsure.ranges.push(page);
-      return 0;
     }
+  }
+
+  /**
+   * Fetches `wanted` from `peer` in messages of at most half a push window of value bytes
+   * (the sizes its digest gave), the next message on its way while this one is written: a
+   * pull holds at most a window, as a push does. Returns how many were applied.
+   */
+  private async pull(peer: NodeHandle, wanted: Meta[], deadline: number): Promise<number> {
+    const half = Math.min(REPLICATION.maxBytesPerMessage, Math.max(1, Math.floor((this.config.pushWindowBytes ?? REPLICATION.pushWindowBytes) / 2)));
+    const groups: Id[][] = [];
+    let current: Id[] = [];
+    let bytes = 0;
+    for (const m of wanted) {
+      if (current.length > 0 && (current.length >= REPLICATION.maxObjectsPerMessage || bytes + m.size > half)) {
+        groups.push(current);
+        current = [];
+        bytes = 0;
+      }
+      current.push(m.guid);
+      bytes += m.size;
+    }
+    if (current.length > 0) groups.push(current);
+    let applied = 0;
+    let next: Promise<StoredObject[]> | undefined = groups.length > 0 ? this.replication.fetch(peer, groups[0]!, deadline) : undefined;
+    for (let i = 0; i < groups.length; i++) {
+      const fetched = await next!;
+      next = i + 1 < groups.length ? this.replication.fetch(peer, groups[i + 1]!, deadline) : undefined;
+      // Awaited in the next turn; a failure meanwhile must not go unhandled.
+      next?.catch(() => undefined);
+      // Written together, as a StoreReplicas message is: the store's round trips overlap.
+      const results = await Promise.all(fetched.map((o) => this.local.apply(o)));
+      applied += results.filter((r) => r.result === 'applied').length;
+    }
+    return applied;
   }
 
   /** Objects this node is no longer a replica of go to their replica set, then are dropped. */
@@ -563,6 +604,33 @@ interface Pending extends Range {
 interface Unsure {
   ranges: Range[];
   guids: Set<Id>;
+}
+
+/** What a peer's sync may still move in this round. */
+interface Budget {
+  objects: number;
+  bytes: number;
+}
+
+/** The head of `items` the budget covers (at least one while any is left), taken from it. */
+function spend<T extends { size: number }>(budget: Budget, items: T[]): T[] {
+  let n = 0;
+  while (n < items.length && budget.objects > 0 && budget.bytes > 0) {
+    budget.objects--;
+    budget.bytes -= items[n]!.size;
+    n++;
+  }
+  return n === items.length ? items : items.slice(0, n);
+}
+
+/** A start offset from the two nodes and the round: different for each pair and each round. */
+function rotationOf(self: Id, peer: Id, round: number): number {
+  return createHash('sha256').update(self).update(peer).update(String(round)).digest().readUInt32BE(0);
+}
+
+function rotate<T>(items: T[], start: number): T[] {
+  const k = start % Math.max(1, items.length);
+  return k === 0 ? items : [...items.slice(k), ...items.slice(0, k)];
 }
 
 async function countUnsure(unsure: Unsure, tree: TreeView): Promise<number> {

@@ -49,9 +49,11 @@ export interface Meta {
   version: number;
   writer: string;
   tombstone: boolean;
+  /** Value bytes, as the sender stores them. */
+  size: number;
 }
 
 export function fromMeta(m: ObjectMeta): Meta {
   if (m.writer.length !== 16) throw new InvalidArgumentError('meta.writer must be 16 bytes');
-  return { guid: keyFromBytes(m.guid, 'meta.guid'), version: Number(m.version), writer: idFromBytes(m.writer), tombstone: m.tombstone };
+  return { guid: keyFromBytes(m.guid, 'meta.guid'), version: Number(m.version), writer: idFromBytes(m.writer), tombstone: m.tombstone, size: Number(m.size) };
 }
