@@ -8,6 +8,7 @@
  *        [--value-bytes 64] [--idle-seconds 20] [--timeout-seconds 1800]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { cpuSecondsOf, rssBytesOf } from './proc';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -67,7 +68,9 @@ function valueOf(i: number, bytes: number): Buffer {
   return Buffer.concat(Array.from({ length: Math.ceil(bytes / 32) }, () => seed)).subarray(0, bytes);
 }
 
-/** Loads every object onto its replicas with StoreReplicas, 256 a message, 16 messages at a time. */
+const MESSAGE_BYTES = 4 * 1024 * 1024;
+
+/** Loads every object onto its replicas with StoreReplicas, 256 (or 4 MiB) a message, 16 messages at a time. */
 async function load(members: Member[], objects: number, valueBytes: number): Promise<number> {
   const t0 = Date.now();
   const writer = members[0]!.id;
@@ -95,7 +98,8 @@ async function load(members: Member[], objects: number, valueBytes: number): Pro
     for (const r of replicasOf(guid, members)) {
       const list = pending.get(r.address)!;
       list.push(record);
-      if (list.length >= 256) await flush(r.address);
+      // Large values: a message stays within what a peer call carries.
+      if (list.length >= 256 || list.reduce((a, o) => a + o.value.length, 0) >= MESSAGE_BYTES) await flush(r.address);
     }
     if (i > 0 && i % 100_000 === 0) process.stderr.write(`  loaded ${i} objects (${Math.round(i / ((Date.now() - t0) / 1000))}/s)\n`);
   }
@@ -193,7 +197,10 @@ export async function runStorageScale(o: ScaleOptions, progress: (line: string) 
     const victim = readState(runDir)!.pods.find((p) => p.name !== leaver.name)!;
     process.kill(victim.pid, 'SIGKILL');
     if (victim.redis) process.kill(victim.redis.pid, 'SIGKILL');
-    await waitForExit([victim.pid, ...(victim.redis ? [victim.redis.pid] : [])], 10_000);
+    // A Redis of millions of objects takes a while to die; its successor must find the port free.
+    const lingering = await waitForExit([victim.pid, ...(victim.redis ? [victim.redis.pid] : [])], 120_000);
+    if (lingering.length > 0) throw new Error(`pids ${lingering.join(', ')} still running 120 s after kill -9`);
+    if (victim.redis) await waitForClosed(victim.redis.address, Date.now() + 60_000);
     const t0 = Date.now();
     const again = startPod(readState(runDir)!, victim.ordinal, options, env);
     members = members.map((m) => (m.name === again.name ? { ...m, pid: again.pid } : m));
@@ -214,6 +221,20 @@ export async function runStorageScale(o: ScaleOptions, progress: (line: string) 
     rmSync(runDir, { recursive: true, force: true });
     running.delete(runDir);
   }
+}
+
+/** Waits until nothing listens at `address` (host:port) any more. */
+async function waitForClosed(address: string, deadline: number): Promise<void> {
+  const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
+  while (Date.now() < deadline) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect({ host, port }, () => (socket.destroy(), resolve(true)));
+      socket.once('error', () => resolve(false));
+    });
+    if (!open) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${address} still accepts connections`);
 }
 
 const running = new Set<string>();
