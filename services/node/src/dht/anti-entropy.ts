@@ -347,10 +347,15 @@ export class AntiEntropy {
       const pushing = spend(budget, toPush);
       const pulling = spend(budget, unclaimed);
       for (const t of pulling) claimed.add(t.guid);
-      const [pushed, pulled] = await Promise.all([
+      // Both ways at once, each settled before the round goes on: a failed pull must not
+      // leave a push running beside the next range's.
+      const [pushes, pulls] = await Promise.allSettled([
         pushing.length > 0 ? this.pushAll(pushing.map((object) => ({ object, targets: [peer] })), deadline).then((d) => d.size) : 0,
         pulling.length > 0 ? this.pull(peer, pulling, deadline) : 0,
       ]);
+      if (pulls.status === 'rejected') throw pulls.reason;
+      if (pushes.status === 'rejected') throw pushes.reason;
+      const [pushed, pulled] = [pushes.value, pulls.value];
       if (pushing.length < toPush.length || pulling.length < unclaimed.length) this.backlog = true;
       this.stats.repaired += pushed + pulled;
       if (pushed + pulled > 0) this.log.debug('antientropy_repaired', { peer: peer.name || peer.id, pushed, pulled });
