@@ -16,7 +16,7 @@ import type { StoredObject } from '../store/store';
 import { fromMeta, toMeta, type Meta } from './records';
 import type { Diversion } from './diversion';
 import type { ReplicaStore } from './replica-store';
-import { batches, type Replication } from './replication';
+import { batches, bounded, type Replication } from './replication';
 
 /** How pushAll sends (see there). */
 interface PushOptions {
@@ -372,19 +372,7 @@ export class AntiEntropy {
    */
   private async pull(peer: NodeHandle, wanted: Meta[], deadline: number): Promise<number> {
     const half = Math.min(REPLICATION.maxBytesPerMessage, Math.max(1, Math.floor((this.config.pushWindowBytes ?? REPLICATION.pushWindowBytes) / 2)));
-    const groups: Id[][] = [];
-    let current: Id[] = [];
-    let bytes = 0;
-    for (const m of wanted) {
-      if (current.length > 0 && (current.length >= REPLICATION.maxObjectsPerMessage || bytes + m.size > half)) {
-        groups.push(current);
-        current = [];
-        bytes = 0;
-      }
-      current.push(m.guid);
-      bytes += m.size;
-    }
-    if (current.length > 0) groups.push(current);
+    const groups = bounded(wanted, (m) => m.size, REPLICATION.maxObjectsPerMessage, half).map((g) => g.map((m) => m.guid));
     let applied = 0;
     let next: Promise<StoredObject[]> | undefined = groups.length > 0 ? this.replication.fetch(peer, groups[0]!, deadline) : undefined;
     for (let i = 0; i < groups.length; i++) {

@@ -235,17 +235,22 @@ export class Replication {
 
 /** Splits objects into messages under the count and byte limits. */
 export function batches(objects: StoredObject[], maxCount: number = REPLICATION.maxObjectsPerMessage, maxBytes: number = REPLICATION.maxBytesPerMessage): StoredObject[][] {
-  const out: StoredObject[][] = [];
-  let current: StoredObject[] = [];
+  return bounded(objects, (o) => o.value.length, maxCount, maxBytes);
+}
+
+/** Splits items, in order, into groups of at most `maxCount` and `maxBytes` (one larger item goes alone). */
+export function bounded<T>(items: T[], bytesOf: (item: T) => number, maxCount: number, maxBytes: number): T[][] {
+  const out: T[][] = [];
+  let current: T[] = [];
   let bytes = 0;
-  for (const o of objects) {
-    if (current.length > 0 && (current.length >= maxCount || bytes + o.value.length > maxBytes)) {
+  for (const item of items) {
+    if (current.length > 0 && (current.length >= maxCount || bytes + bytesOf(item) > maxBytes)) {
       out.push(current);
       current = [];
       bytes = 0;
     }
-    current.push(o);
-    bytes += o.value.length;
+    current.push(item);
+    bytes += bytesOf(item);
   }
   if (current.length > 0) out.push(current);
   return out;
