@@ -36,6 +36,12 @@ export const OVERLAY = {
   tableCheckRounds: 600,
   /** Nodes of the same row asked for a replacement when a table entry dies. */
   tableRepairAsks: 2,
+  /**
+   * A row refresh pings at most this many of the fetched nodes whose RTT is unknown, to learn
+   * whether they are nearer than the entries they could replace (the table grows more local;
+   * `pastry sim replicas` shows the effect). Nodes with a known RTT are compared for free.
+   */
+  tableImproveProbes: 8,
   /** A suspected peer is probed this many times, this far apart (growing), before it is declared dead. */
   suspectProbes: 3,
   suspectProbeGapMs: 200,

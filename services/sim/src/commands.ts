@@ -14,7 +14,7 @@ import { memoryMb, round } from './stats';
 import { PAPER_CONFIG } from './world';
 
 /** Flags every experiment takes; each command sets its own defaults for nodes, lookups, build. */
-function commonFlags(nodes: number, lookups: number, build: BuildKind) {
+function commonFlags(nodes: number, lookups: number, build: BuildKind, tableRefreshes = 0) {
   return {
     nodes: { type: 'int', default: nodes, min: 1, max: 2_000_000, help: 'nodes in the ring' },
     lookups: { type: 'int', default: lookups, min: 0, max: 100_000_000, help: 'lookups to route' },
@@ -27,6 +27,13 @@ function commonFlags(nodes: number, lookups: number, build: BuildKind) {
     loss: { type: 'float', default: 0, min: 0, max: 0.5, help: 'probability that a message is lost' },
     'timeout-ms': { type: 'float', default: PAPER_CONFIG.timeoutMs, min: 1, max: 1e9, help: 'virtual ms before a sender gives up on an answer' },
     retries: { type: 'int', default: PAPER_CONFIG.retries, min: 0, max: 10, help: 'retransmissions before a peer is presumed dead' },
+    'table-refreshes': {
+      type: 'int',
+      default: tableRefreshes,
+      min: 0,
+      max: 10_000,
+      help: "routing-table refreshes per node after the build, as a live ring runs them (one per 20 s by default)",
+    },
     json: { type: 'bool', help: 'print one JSON object instead of a table' },
   } satisfies FlagSpecs;
 }
@@ -42,6 +49,7 @@ function scenarioOptions(f: Common): ScenarioOptions {
     matrixFile: f['matrix-file'],
     candidates: f.candidates,
     bootstrapSample: f['bootstrap-sample'],
+    tableRefreshes: f['table-refreshes'],
     config: { ...PAPER_CONFIG, lossRate: f.loss, timeoutMs: f['timeout-ms'], retries: f.retries },
   };
 }
@@ -53,13 +61,15 @@ export interface Command {
 }
 
 const hopsFlags = commonFlags(10_000, 100_000, 'oracle');
-const distanceFlags = commonFlags(5_000, 20_000, 'join');
+/** The locality experiments measure a ring after about five minutes of its table maintenance. */
+const LIVED_REFRESHES = 16;
+const distanceFlags = commonFlags(5_000, 20_000, 'join', LIVED_REFRESHES);
 const failuresFlags = {
   ...commonFlags(5_000, 200_000, 'join'),
   'fail-fraction': { type: 'float', default: 0.1, min: 0, max: 0.5, help: 'fraction of nodes that fail silently' },
 } satisfies FlagSpecs;
 const replicasFlags = {
-  ...commonFlags(5_000, 20_000, 'join'),
+  ...commonFlags(5_000, 20_000, 'join', LIVED_REFRESHES),
   replicas: { type: 'int', default: PAPER_REPLICAS.replicas, min: 1, max: 16, help: 'replicas per key (k)' },
 } satisfies FlagSpecs;
 const scaleFlags = commonFlags(100_000, 1_000_000, 'oracle');
@@ -79,6 +89,11 @@ const balanceFlags = {
   seed: { type: 'int', default: 1, min: 0, max: 2 ** 32 - 1, help: 'random seed of the keys' },
   json: { type: 'bool', help: 'print one JSON object instead of a table' },
 } satisfies FlagSpecs;
+
+function refreshNote(r: { tableRefreshes: number; tableProbesPerNode: number; tableSlotsImprovedPerNode: number }): string {
+  if (r.tableRefreshes === 0) return '';
+  return `, then ${r.tableRefreshes} table refreshes per node (${r.tableProbesPerNode} probes, ${r.tableSlotsImprovedPerNode} slots made nearer)`;
+}
 
 /** Rough heap per simulated node (measured: ~7.5 KB at 100,000 nodes), with headroom. */
 const BYTES_PER_NODE = 10_000;
@@ -110,7 +125,7 @@ export const COMMANDS: Record<string, Command> = {
       const f = raw as Common;
       const r = runDistance(createScenario(scenarioOptions(f)), f.lookups);
       if (f.json) return out(JSON.stringify(r));
-      out(`distance: ${r.nodes} nodes, ${r.lookups} lookups, ${r.build} build (${r.buildMs} ms), routed in ${r.routeMs} ms`);
+      out(`distance: ${r.nodes} nodes, ${r.lookups} lookups, ${r.build} build (${r.buildMs} ms)${refreshNote(r)}, routed in ${r.routeMs} ms`);
       table(['metric', 'ours', 'paper'], [
         ['route / direct distance', r.ratio, `${PAPER_DISTANCE.ratioLow}-${PAPER_DISTANCE.ratioHigh}`],
         ['mean of per-lookup ratios', r.meanLookupRatio, '-'],
@@ -154,7 +169,7 @@ export const COMMANDS: Record<string, Command> = {
       const f = raw as FlagValues<typeof replicasFlags>;
       const r = runReplicas(createScenario(scenarioOptions(f)), f.lookups, f.replicas);
       if (f.json) return out(JSON.stringify(r));
-      out(`replicas: ${r.nodes} nodes, ${r.lookups} lookups, k=${r.replicas}, ${r.build} build (${r.buildMs} ms), routed in ${r.routeMs} ms`);
+      out(`replicas: ${r.nodes} nodes, ${r.lookups} lookups, k=${r.replicas}, ${r.build} build (${r.buildMs} ms)${refreshNote(r)}, routed in ${r.routeMs} ms`);
       table(['metric', 'ours', `paper (k=${PAPER_REPLICAS.replicas})`], [
         ['nearest replica reached first', percent(r.nearestFirst), percent(PAPER_REPLICAS.nearestFirst)],
         ['  with the heuristic', percent(r.nearestFirstHeuristic), percent(PAPER_REPLICAS.nearestFirstHeuristic)],

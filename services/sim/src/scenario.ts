@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { buildByJoin, type JoinReport } from './build/join';
 import { buildOracle, type OracleReport } from './build/oracle';
+import { refreshTables, type RefreshReport } from './build/refresh';
 import { LatencyMatrix } from './network/latency-matrix';
 import type { NetworkModel } from './network/model';
 import { EuclideanPlane } from './network/plane';
@@ -21,6 +22,8 @@ export interface ScenarioOptions {
   candidates: number;
   /** Join build: 0 joins through the nearest node, k > 0 through the nearest of k sampled. */
   bootstrapSample: number;
+  /** Routing-table refreshes every node runs after the build (the live ring's maintenance). */
+  tableRefreshes?: number;
   config: WorldConfig;
 }
 
@@ -39,6 +42,8 @@ export type BuildReport = JoinReport | OracleReport;
 export interface Scenario {
   world: World;
   build: BuildReport;
+  /** The maintenance run after the build, if any. */
+  refresh?: RefreshReport;
   /** Randomness for the experiment's own draws (lookup sources, keys, failures). */
   rng: Rng;
 }
@@ -54,6 +59,8 @@ export function createScenario(options: ScenarioOptions): Scenario {
   const buildRng = master.fork();
   const workRng = master.fork();
   const transportRng = master.fork();
+  // Forked last, so the other streams are the same with or without refreshes.
+  const refreshRng = master.fork();
   const model = makeNetwork(options, netRng);
   const ids = uniqueIds(model.size, idRng);
   const world = new World(model, options.config, transportRng, ids);
@@ -61,7 +68,9 @@ export function createScenario(options: ScenarioOptions): Scenario {
     options.build === 'oracle'
       ? buildOracle(world, { candidates: options.candidates }, buildRng)
       : buildByJoin(world, { bootstrapSample: options.bootstrapSample }, buildRng, [...Array(model.size).keys()]);
-  return { world, build, rng: workRng };
+  const refreshes = options.tableRefreshes ?? 0;
+  const refresh = refreshes > 0 ? refreshTables(world, refreshes, refreshRng) : undefined;
+  return { world, build, refresh, rng: workRng };
 }
 
 function makeNetwork(options: ScenarioOptions, rng: Rng): NetworkModel {
@@ -86,4 +95,15 @@ function uniqueIds(count: number, rng: Rng): string[] {
     ids.push(id);
   }
   return ids;
+}
+
+/** The table maintenance a scenario ran after its build, per node, for experiment results. */
+export function refreshFigures(scenario: Scenario): { tableRefreshes: number; tableProbesPerNode: number; tableSlotsImprovedPerNode: number } {
+  const r = scenario.refresh;
+  const nodes = Math.max(1, scenario.world.size);
+  return {
+    tableRefreshes: r?.refreshes ?? 0,
+    tableProbesPerNode: r ? Math.round((r.probes / nodes) * 10) / 10 : 0,
+    tableSlotsImprovedPerNode: r ? Math.round((r.replaced / nodes) * 10) / 10 : 0,
+  };
 }

@@ -71,6 +71,32 @@ export class RoutingTable {
     return true;
   }
 
+  /** Rows holding at least one entry, lowest first. */
+  filledRows(): number[] {
+    const out: number[] = [];
+    this.rows.forEach((slots, row) => {
+      if (slots?.some((e) => e !== undefined)) out.push(row);
+    });
+    return out;
+  }
+
+  /**
+   * Of the nodes a peer named for row `row`, those that could take a slot of this table's
+   * row by being nearer than its occupant: they belong in the row, and their slot is empty
+   * or held by another node. Measuring them and offering the RTT to consider() keeps the
+   * nearer node of each slot (Castro et al.'s routing-table maintenance), so a table built
+   * at join time grows more local as the ring lives.
+   */
+  challengers(row: number, nodes: readonly NodeHandle[]): NodeHandle[] {
+    const out: NodeHandle[] = [];
+    for (const n of nodes) {
+      if (n.id === this.selfId || sharedPrefixLength(this.selfId, n.id) !== row) continue;
+      if (this.rows[row]?.[digit(n.id, row)]?.node.id === n.id) continue;
+      out.push(n);
+    }
+    return out;
+  }
+
   /** The entries of one row (empty slots omitted). */
   row(index: number): RoutingEntry[] {
     const slots = this.rows[index];

@@ -12,8 +12,10 @@ import type { Membership } from './membership';
 /**
  * Routing-table repair and refresh: a slot whose node died is refilled by asking other
  * nodes of the same row for that row (Pastry's lazy repair); every few maintenance rounds
- * one row of a random entry is fetched, so the table tracks the ring as it changes; and
- * now and then every entry is pinged, so a slot routing seldom uses does not keep a dead node.
+ * a random entry of the next filled row is asked for that row, so the table tracks the ring
+ * as it changes and, by measuring the nodes named against the entries they could replace,
+ * grows more local; and now and then every entry is pinged, so a slot routing seldom uses
+ * does not keep a dead node.
  */
 export class TableMaintenance {
   /** Dead nodes whose slots wait for resumeRepairs(), while repairs are paused. */
@@ -25,12 +27,47 @@ export class TableMaintenance {
     private readonly detector: FailureDetector,
   ) {}
 
-  /** Asks a random entry of a random filled row for that row. */
+  /** Row refreshes so far: each takes the next filled row in turn. */
+  private refreshes = 0;
+
+  /**
+   * Asks a random entry of the next filled row for that row, and measures the nodes it names
+   * that could replace an entry of ours: the nearer of each pair keeps the slot.
+   */
   async refresh(): Promise<void> {
-    const entries = this.ctx.state.table.entries();
-    if (entries.length === 0) return;
+    const { table } = this.ctx.state;
+    const rows = table.filledRows();
+    if (rows.length === 0) return;
+    const row = rows[this.refreshes++ % rows.length]!;
+    const entries = table.row(row);
     const pick = entries[Math.floor(this.ctx.env.random() * entries.length)]!;
-    await this.fetchRow(pick.entry.node, pick.row);
+    const named = await this.fetchRow(pick.node, row);
+    if (this.ctx.stopped) return;
+    await this.measure(table.challengers(row, named));
+  }
+
+  /**
+   * Offers each node to the table with its RTT: one already measured is compared for free,
+   * and at most `tableImproveProbes` of the others are pinged. A pinged node that stays
+   * silent and holds a slot (hearsay fills an empty one) is handled as a failed peer.
+   */
+  private async measure(nodes: readonly NodeHandle[]): Promise<void> {
+    const { state, rtt } = this.ctx;
+    const now = this.ctx.now();
+    const unmeasured: NodeHandle[] = [];
+    for (const n of nodes) {
+      // Stale rows keep naming dead nodes: those are not worth a ping.
+      if (state.isRecentlyDead(n.id, now) || this.membership.isRememberedDead(n.id)) continue;
+      const srtt = rtt.srtt(n.id);
+      if (srtt === undefined) unmeasured.push(n);
+      else state.table.consider(n, srtt);
+    }
+    await Promise.all(
+      unmeasured.slice(0, OVERLAY.tableImproveProbes).map(async (n) => {
+        if ((await this.detector.probe(n, this.ctx.deadline(), 'table_improve_probe')) !== 'silent') return;
+        if (state.table.has(n.id)) this.detector.peerFailed(n, new PeerCallError('timeout', 4, `${n.address} did not answer a table probe`));
+      }),
+    );
   }
 
   /**
@@ -93,16 +130,19 @@ export class TableMaintenance {
     }
   }
 
-  /** Learns the nodes of row `row` of a peer's table; they enter the table as hearsay. */
-  async fetchRow(peer: NodeHandle, row: number, kind = 'get_routing_row'): Promise<void> {
+  /** Learns the nodes of row `row` of a peer's table; they enter the table as hearsay. Returns them (none if the peer failed). */
+  async fetchRow(peer: NodeHandle, row: number, kind = 'get_routing_row'): Promise<NodeHandle[]> {
     this.ctx.count(kind);
     const t0 = this.ctx.now();
     try {
       const res = await this.ctx.env.call(peer, 'getRoutingRow', { sender: this.ctx.selfInfo, index: row }, { deadline: this.ctx.deadline() });
       this.membership.learnDirect(peer, this.ctx.now() - t0);
-      this.detector.admit(this.membership.learnHearsay(fromNodeInfos(res.entries, 'entries')));
+      const named = fromNodeInfos(res.entries, 'entries');
+      this.detector.admit(this.membership.learnHearsay(named));
+      return named;
     } catch (error) {
       this.detector.peerFailed(peer, error);
+      return [];
     }
   }
 

@@ -1,4 +1,4 @@
-import type { BuildKind, Scenario } from '../scenario';
+import { refreshFigures, type BuildKind, type Scenario } from '../scenario';
 import { Mean, round } from '../stats';
 import { runLookups } from '../workload';
 
@@ -17,6 +17,10 @@ export interface DistanceResult {
   meanHops: number;
   correct: number;
   buildMs: number;
+  /** Routing-table refreshes each node ran after the build, and what they changed. */
+  tableRefreshes: number;
+  tableProbesPerNode: number;
+  tableSlotsImprovedPerNode: number;
   routeMs: number;
 }
 
@@ -51,6 +55,7 @@ export function runDistance(scenario: Scenario, lookups: number): DistanceResult
     meanHops: round(hops.value),
     correct: lookups === 0 ? 1 : round(correct / lookups, 6),
     buildMs: Math.round(build.buildMs),
+    ...refreshFigures(scenario),
     routeMs: Math.round(performance.now() - started),
   };
 }

@@ -1,5 +1,5 @@
 import { compareCloseness, RING_SIZE, ringDistance, type Id, type RouteDecision } from '../../../node/src/core';
-import type { BuildKind, Scenario } from '../scenario';
+import { refreshFigures, type BuildKind, type Scenario } from '../scenario';
 import { round } from '../stats';
 import { randomRequest } from '../workload';
 import { runLookup } from '../lookup';
@@ -18,6 +18,10 @@ export interface ReplicasResult {
   twoNearestFirst: number;
   twoNearestFirstHeuristic: number;
   buildMs: number;
+  /** Routing-table refreshes each node ran after the build, and what they changed. */
+  tableRefreshes: number;
+  tableProbesPerNode: number;
+  tableSlotsImprovedPerNode: number;
   routeMs: number;
 }
 
@@ -70,6 +74,7 @@ export function runReplicas(scenario: Scenario, lookups: number, k: number): Rep
     twoNearestFirst: fraction(plain2),
     twoNearestFirstHeuristic: fraction(heur2),
     buildMs: Math.round(build.buildMs),
+    ...refreshFigures(scenario),
     routeMs: Math.round(performance.now() - started),
   };
 }
