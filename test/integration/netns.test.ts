@@ -143,7 +143,8 @@ describe('the --netns commands refuse clearly', () => {
 /** What a SIGKILLed run or a machine restart leaves: a bridge on the subnet and namespaces, some with nobody in them. */
 describe('a subnet held by a ring whose processes are gone', () => {
   const runDir = mkdtempSync(path.join(os.tmpdir(), 'pastry-netns-reclaim-'));
-  const leftovers = ['10.213.59', '10.213.60'].map((subnet) => networkFor(mkdtempSync(path.join(os.tmpdir(), 'pastry-netns-left-')), subnet));
+  const leftoverDirs = ['10.213.59', '10.213.60'].map(() => mkdtempSync(path.join(os.tmpdir(), 'pastry-netns-left-')));
+  const leftovers = ['10.213.59', '10.213.60'].map((subnet, i) => networkFor(leftoverDirs[i]!, subnet));
   const sh = (args: string[]): string => execFileSync(args[0]!, args.slice(1), { encoding: 'utf8' });
   let sleeper: ReturnType<typeof spawn> | undefined;
   const pastry = (args: string[]): { status: number | null; stdout: string; stderr: string } =>
@@ -163,7 +164,7 @@ describe('a subnet held by a ring whose processes are gone', () => {
     pastry(['cluster', 'down']);
     sleeper?.kill('SIGKILL');
     for (const net of leftovers) teardownNetwork(net);
-    rmSync(runDir, { recursive: true, force: true });
+    for (const dir of [runDir, ...leftoverDirs]) rmSync(dir, { recursive: true, force: true });
   });
 
   it('up --netns tears the abandoned one down, says so, and starts; a ring with a live process is refused, untouched', async () => {
