@@ -8,6 +8,7 @@ import type { Scribe } from '../../services/node/src/scribe/scribe';
 import { Overlay, type OverlayConfig } from '../../services/node/src/overlay/overlay';
 import { MemoryStore } from '../../services/node/src/store/memory-store';
 import { DeterministicNetwork, type LinkModel } from '../../services/node/src/transport/deterministic-network';
+import { Rng } from '../../services/node/src/core/rng';
 
 export const SILENT: Logger = process.env.DET_LOG ? { debug: (e, f) => console.log(e, f), info() {}, warn: (e, f) => console.log(e, f), error: (e, f) => console.log(e, f) } : { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -35,6 +36,8 @@ export interface RingOptions {
   repairsPerPeerPerRound?: number;
   /** Replica diversion by full nodes (on unless false). */
   diversion?: boolean;
+  /** Reads go to the replica nearest each hop (on unless false). */
+  nearestReplicaReads?: boolean;
   /** File sharing: bytes of fetched chunks each node keeps, and hashes per manifest page (defaults unless set). */
   fileCacheBytes?: number;
   hashesPerPage?: number;
@@ -142,6 +145,7 @@ export class DetRing {
         cacheLeaseMs: this.options.cacheLeaseMs,
         cacheBytes: this.options.cacheBytes,
         diversion: this.options.diversion,
+        nearestReplicaReads: this.options.nearestReplicaReads,
       },
       SILENT,
     );
@@ -316,4 +320,20 @@ export class DetRing {
 export function seedFromEnv(fallback: number): number {
   const s = process.env.PASTRY_SEED;
   return s ? Number(s) : fallback;
+}
+
+/** Nodes on a plane: one-way delay is the distance (ms), as in the simulator's model. */
+export function planeDelays(seed: number): (from: string, to: string) => number {
+  const rng = new Rng(seed ^ 0x5eed);
+  const at = new Map<string, [number, number]>();
+  const place = (a: string): [number, number] => {
+    let p = at.get(a);
+    if (!p) at.set(a, (p = [rng.float() * 200, rng.float() * 200]));
+    return p;
+  };
+  return (from, to) => {
+    const [x1, y1] = place(from);
+    const [x2, y2] = place(to);
+    return 1 + Math.hypot(x1 - x2, y1 - y2);
+  };
 }

@@ -1,26 +1,9 @@
 import { OVERLAY } from '../../services/node/src/constants';
 import { digit, sharedPrefixLength } from '../../services/node/src/core/id';
-import { Rng } from '../../services/node/src/core/rng';
-import { DetRing, seedFromEnv } from './ring';
+import { DetRing, planeDelays, seedFromEnv } from './ring';
 import { expectClean } from './scenarios';
 
 jest.setTimeout(300_000);
-
-/** Nodes on a plane: one-way delay is the distance (ms), as in the simulator's model. */
-function planeDelays(seed: number): (from: string, to: string) => number {
-  const rng = new Rng(seed ^ 0x5eed);
-  const at = new Map<string, [number, number]>();
-  const place = (a: string): [number, number] => {
-    let p = at.get(a);
-    if (!p) at.set(a, (p = [rng.float() * 200, rng.float() * 200]));
-    return p;
-  };
-  return (from, to) => {
-    const [x1, y1] = place(from);
-    const [x2, y2] = place(to);
-    return 1 + Math.hypot(x1 - x2, y1 - y2);
-  };
-}
 
 /**
  * How local the routing tables are: over every filled slot of every node, the mean of the

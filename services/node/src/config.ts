@@ -24,6 +24,7 @@ export interface NodeConfig {
   cacheLeaseMs: number;
   /** Bytes of cached copies a node keeps at most. */
   cacheBytes: number;
+  nearestReplicaReads: boolean;
   /** Bytes of fetched file chunks a node keeps to serve other downloaders. */
   fileCacheBytes: number;
   /** Messaging: children per tree node, messages retained per topic, tree refresh period. */
@@ -71,6 +72,7 @@ export const SETTINGS = {
   maxValueBytes: { env: 'PASTRY_MAX_VALUE_BYTES', default: '1048576', help: 'largest value accepted' },
   cacheLeaseMs: { env: 'PASTRY_CACHE_LEASE_MS', default: '2000', help: 'how long nodes on a read\'s route may serve the copy they passed (0: no caching)' },
   cacheBytes: { env: 'PASTRY_CACHE_BYTES', default: '16777216', help: 'bytes of such cached copies a node keeps at most' },
+  nearestReplicaReads: { env: 'PASTRY_NEAREST_REPLICA_READS', default: 'true', help: 'a read goes to the replica nearest each hop (Pastry\'s heuristic) instead of the first on the route to the root' },
   fileCacheBytes: { env: 'PASTRY_FILE_CACHE_BYTES', default: '67108864', help: 'bytes of file chunks a node keeps after fetching them, to serve other downloaders (0: none)' },
   scribeMaxChildren: { env: 'PASTRY_SCRIBE_MAX_CHILDREN', default: '24', help: 'messaging: children a tree node takes before it hands newcomers to a child (0: no cap)' },
   scribeRetain: { env: 'PASTRY_SCRIBE_RETAIN', default: '1000', help: 'messaging: last messages of each topic kept in the DHT for subscribers that catch up' },
@@ -150,6 +152,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[] = []): NodeCon
     capacityBytes: integer('capacityBytes', raw('capacityBytes'), 0, Number.MAX_SAFE_INTEGER),
     cacheLeaseMs: integer('cacheLeaseMs', raw('cacheLeaseMs'), 0, 600_000),
     cacheBytes: integer('cacheBytes', raw('cacheBytes'), 0, Number.MAX_SAFE_INTEGER),
+    nearestReplicaReads: bool('nearestReplicaReads', raw('nearestReplicaReads')),
     fileCacheBytes: integer('fileCacheBytes', raw('fileCacheBytes'), 0, Number.MAX_SAFE_INTEGER),
     scribeMaxChildren: integer('scribeMaxChildren', raw('scribeMaxChildren'), 0, 1024),
     scribeRetain: integer('scribeRetain', raw('scribeRetain'), 1, 1_000_000),

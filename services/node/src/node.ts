@@ -170,6 +170,8 @@ export type DhtSettings = Pick<NodeConfig, 'replicas' | 'writeQuorum' | 'rpcTime
   cacheLeaseMs?: number;
   /** Bytes of cached copies kept at most. */
   cacheBytes?: number;
+  /** Reads go to the replica nearest each hop (Pastry's heuristic); on unless false. */
+  nearestReplicaReads?: boolean;
   /** Objects read from the store at a time (REPLICATION.scanPageObjects unless set; tests make it small). */
   scanPageObjects?: number;
   /** A differing range this small is compared entry by entry (REPLICATION.entrySyncObjects unless set). */

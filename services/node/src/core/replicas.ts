@@ -46,3 +46,41 @@ export function compareVersions(
   if (a.tombstone !== b.tombstone) return a.tombstone ? 1 : -1;
   return 0;
 }
+
+/**
+ * Pastry's nearest-replica heuristic, from what this node knows: the node a read for `key`
+ * should go to next so that it reaches, among the key's k replicas, one near this node.
+ * Once the leaf set covers the key the k closest members are the replicas, and the nearest
+ * (by `rtt`, ms; Infinity when unknown) is chosen. Before that the ring's density, from the
+ * leaf set, says the replicas lie within about k node spacings of the key: any known node
+ * (leaf set, routing table, neighbourhood set) that close is probably one, and the nearest
+ * is chosen; a guess that is not a replica costs only that hop, routing goes on from there.
+ * Undefined when this node is a replica, knows none, or knows none with a measured RTT.
+ * `exclude`: nodes not to choose (those the message already visited).
+ */
+export function nearestReplicaGuess(state: RoutingState, key: Id, k: number, rtt: (node: NodeHandle) => number, exclude?: ReadonlySet<Id>): NodeHandle | undefined {
+  let candidates: NodeHandle[];
+  if (state.leafSet.covers(key)) {
+    candidates = replicaSet(state, key, k);
+  } else {
+    const radius = (RING_SIZE / BigInt(Math.max(1, state.estimateRingSize()))) * BigInt(k);
+    const keyValue = toBigInt(key);
+    candidates = state.knownNodes().filter((n) => {
+      const d = (toBigInt(n.id) - keyValue) & MASK;
+      const back = (RING_SIZE - d) & MASK;
+      return (d < back ? d : back) <= radius;
+    });
+  }
+  if (candidates.some((n) => n.id === state.self.id)) return undefined;
+  let best: NodeHandle | undefined;
+  let bestRtt = Number.POSITIVE_INFINITY;
+  for (const c of candidates) {
+    if (exclude?.has(c.id)) continue;
+    const r = rtt(c);
+    if (r < bestRtt) {
+      best = c;
+      bestRtt = r;
+    }
+  }
+  return best;
+}

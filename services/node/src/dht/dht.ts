@@ -24,6 +24,8 @@ export interface DhtConfig {
   cacheBytes?: number;
   /** One revocation call's limit. */
   rpcTimeoutMs?: number;
+  /** A read goes to the replica nearest each hop (Pastry's heuristic); on unless false. */
+  nearestReplicaReads?: boolean;
 }
 
 /** The outcome of an operation at the node that serves it. */
@@ -141,7 +143,10 @@ export class Dht implements Application {
 
   /**
    * On the route, before the root: a node holding an intact replica answers a read, and so
-   * does a node holding a cached copy under an unexpired lease.
+   * does a node holding a cached copy under an unexpired lease. A node that is not a replica
+   * sends the read on to the replica nearest to itself that it knows of or can guess (Pastry's
+   * nearest-replica heuristic), so reads are served near their clients and spread over the k
+   * replicas; a replica without the object sends it on towards the root, which reads them all.
    */
   async forward(message: RoutedMessage, next: NodeHandle | undefined): Promise<ForwardDecision> {
     if (next === undefined) return { action: 'continue' };
@@ -152,7 +157,13 @@ export class Dht implements Application {
       const cached = this.cache.get(message.key, now);
       if (cached) return { action: 'answer', reply: encodeDelivery({ found: true, value: cached.value, acknowledged: 0, version: cached.version }) };
       if (this.cache.enabled) this.forwardedAt.set(message, now);
-      return { action: 'continue' };
+      if (this.config.nearestReplicaReads === false) return { action: 'continue' };
+      // Never back to a node the read already passed: a wrong guess must not make a loop.
+      const visited = new Set(message.hops.map((n) => n.id));
+      const origin = req.origin ? safeNode(req.origin) : undefined;
+      if (origin) visited.add(origin.id);
+      const nearest = this.endpoint.nearestReplica(message.key, this.config.replicas, visited);
+      return nearest && nearest.id !== next.id ? { action: 'continue', next: nearest } : { action: 'continue' };
     }
     if (!this.local.healthy()) return { action: 'continue' };
     // Served by a replica other than the root: no lease, since only the root, which

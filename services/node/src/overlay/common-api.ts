@@ -22,8 +22,12 @@ export interface RoutedMessage {
 
 /** What an application's `forward` upcall decides at a hop. */
 export type ForwardDecision =
-  /** Go on towards the key's root, with the (possibly changed) payload. */
-  | { action: 'continue' }
+  /**
+   * Go on towards the key's root, with the (possibly changed) payload; through `next` instead
+   * of the routing's next hop when set (e.g. a replica nearer to this node). If `next` fails,
+   * routing goes on from this node as usual.
+   */
+  | { action: 'continue'; next?: NodeHandle }
   /** Stop here and answer: the message is served on the way (a cached copy, a tree node). */
   | { action: 'answer'; reply: Buffer };
 
@@ -86,6 +90,13 @@ export interface Endpoint {
   leafSetCovers(key: Id): boolean;
   /** Smoothed round trip to `node` in ms as this node measured it; Infinity when never measured. */
   proximity(node: Id): number;
+  /**
+   * Pastry's nearest-replica heuristic: of the nodes this node believes (or, before its leaf
+   * set covers the key, guesses from the ring's density) to be among the k closest to `key`,
+   * the one nearest to this node by measured RTT; undefined when this node is one of them
+   * or it knows none. `exclude`: nodes not to choose.
+   */
+  nearestReplica(key: Id, k: number, exclude?: ReadonlySet<Id>): NodeHandle | undefined;
   /** The node's randomness in [0, 1) (seeded in the test network). */
   random(): number;
   /** The node's clock (virtual in the test network): applications keep the node's time. */

@@ -1,6 +1,6 @@
 import type { Id } from '../core/id';
 import type { NodeHandle } from '../core/node-handle';
-import { replicaSet } from '../core/replicas';
+import { nearestReplicaGuess, replicaSet } from '../core/replicas';
 import type { RoutingState } from '../core/routing-state';
 import { LIMITS, OVERLAY } from '../constants';
 import { DeadlineExceededError, errorFromCode, InvalidArgumentError, UnavailableError } from '../errors';
@@ -108,6 +108,7 @@ export class Overlay {
       leafSet: () => this.ctx.state.leafSet.members(),
       leafSetCovers: (key) => this.ctx.state.leafSet.covers(key),
       proximity: (node) => this.ctx.rtt.srtt(node) ?? Number.POSITIVE_INFINITY,
+      nearestReplica: (key, k, exclude) => nearestReplicaGuess(this.ctx.state, key, k, (n) => this.ctx.rtt.srtt(n.id) ?? Number.POSITIVE_INFINITY, exclude),
       now: () => this.ctx.env.now(),
       random: () => this.ctx.env.random(),
       setTimer: (ms, fn) => this.ctx.env.setTimer(ms, fn),

@@ -58,7 +58,7 @@ export class Router {
         const unsuspected = this.ctx.state.nextHop(key, tried);
         if (unsuspected.kind === 'leaf_set') decision = unsuspected;
       }
-      const next = decision.kind === 'deliver' ? undefined : decision.node;
+      let next = decision.kind === 'deliver' ? undefined : decision.node;
       if (!upcalled && app.forward) {
         upcalled = true;
         const verdict = await this.upcall(app, message, next);
@@ -67,6 +67,9 @@ export class Router {
           this.ctx.hooks.onHop?.('deliver', key, hops.length, sharedPrefixLength(key, this.ctx.self.id));
           return counted(this.answer(req, verdict.reply));
         }
+        // The application's choice of next hop, for this attempt only: one that fails is
+        // routed around like any other. Never back to this node or a suspect.
+        if (next && verdict.next && verdict.next.id !== this.ctx.self.id && !skip.has(verdict.next.id)) next = verdict.next;
       }
       this.ctx.hooks.onHop?.(decision.kind, key, hops.length, decision.prefixLength);
       if (!next) return counted(await this.deliver(app, req, message));

@@ -1,4 +1,4 @@
-import { compareCloseness, RING_SIZE, ringDistance, type Id, type RouteDecision } from '../../../node/src/core';
+import { nearestReplicaGuess, type Id, type RouteDecision } from '../../../node/src/core';
 import { refreshFigures, type BuildKind, type Scenario } from '../scenario';
 import { round } from '../stats';
 import { randomRequest } from '../workload';
@@ -79,37 +79,9 @@ export function runReplicas(scenario: Scenario, lookups: number, k: number): Rep
   };
 }
 
-/**
- * The heuristic, using only what node `at` knows. Once its leaf set covers the key it can name
- * the k nodes numerically closest to the key, and forwards to the one nearest to itself by
- * measured proximity instead of the numerically closest. Before that (the paper's refinement),
- * it estimates the ring's density from its leaf set: the k replicas lie within about k/2 node
- * spacings of the key, so any node it knows of (leaf set, routing table, neighbourhood set)
- * that close to the key is probably a replica, and it forwards to the nearest of those. A
- * guess that is not a replica costs nothing but that hop: routing goes on from there.
- */
+/** The node's own heuristic (core `nearestReplicaGuess`), with the model's RTTs as what node `at` measured. */
 export function nearestLocalReplica(world: World, at: number, key: Id, k: number, decision: RouteDecision): number | undefined {
   if (decision.kind === 'deliver') return undefined;
-  const state = world.states[at]!;
-  let candidates: number[];
-  if (state.leafSet.covers(key)) {
-    candidates = [state.self, ...state.leafSet.members()]
-      .sort((a, b) => compareCloseness(key, a.id, b.id))
-      .slice(0, k)
-      .map((n) => world.indexOf(n));
-  } else {
-    // k replicas around the key span about k node spacings; the spacing comes from the leaf set's density.
-    const spacing = RING_SIZE / BigInt(Math.max(1, state.estimateRingSize()));
-    const radius = spacing * BigInt(k);
-    candidates = state
-      .knownNodes()
-      .filter((n) => ringDistance(key, n.id) <= radius)
-      .map((n) => world.indexOf(n))
-      .filter((i) => i !== at);
-    if (candidates.length === 0) return undefined;
-  }
-  if (candidates.includes(at)) return undefined;
-  let best = candidates[0]!;
-  for (const c of candidates) if (world.rtt(at, c) < world.rtt(at, best)) best = c;
-  return best;
+  const guess = nearestReplicaGuess(world.states[at]!, key, k, (n) => world.rtt(at, world.indexOf(n)));
+  return guess === undefined ? undefined : world.indexOf(guess);
 }
