@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { compareCloseness } from '../../services/node/src/core/id';
 import { DIVERSION } from '../../services/node/src/constants';
 import { guidForName } from '../../services/node/src/dht/guid';
 import { DetRing, seedFromEnv, type DetNode } from './ring';
@@ -192,5 +194,53 @@ describe('deterministic network: replica diversion', () => {
     await rounds(ring, 3, DIVERSION.recheckMs + 1000);
     expectClean(seed, 'pointers and diverted copies left over', await leftOver(ring));
     for (const n of ring.live()) expect(n.parts.antiEntropy.stats.underReplicated).toBe(0);
+  });
+
+  /** Fills `node`'s store with local objects of 1 KiB up to `share` of the capacity. */
+  async function fillNode(node: DetNode, share: number): Promise<void> {
+    for (let i = 0; node.store.usage().bytes + VALUE.length <= CAPACITY * share; i++) {
+      const value = Buffer.from(VALUE);
+      const guid = createHash('md5').update(`filler-${node.handle.id}-${i}`).digest('hex');
+      const object = { guid, value, version: 1, writer: node.handle.id, hash: createHash('sha256').update(value).digest('hex'), size: value.length, createdAt: 0, tombstone: false, contentAddressed: false };
+      expect((await node.parts.local.apply(object)).result).toBe('applied');
+    }
+  }
+
+  it('a full replica diverts to the least utilised neighbour, not the nearest (PAST)', async () => {
+    const seed = seedFromEnv(39);
+    // Three rings, each a fresh set of ids: one full replica each.
+    for (let i = 0; i < 3; i++) {
+      const ring = new DetRing(seed + i, { capacityBytes: CAPACITY, antiEntropyIntervalMs: 3_600_000, links: { encode: false }, diversion: true });
+      for (const h of ring.create(NODES)) ring.start(h);
+      expectClean(seed + i, 'leaf sets', await ring.converge(60_000));
+      const name = `least-utilised-${i}`;
+      const guid = guidForName(name);
+      const replicas = ring.trueReplicas(guid);
+      // A replica other than the root is full: the root writes, that replica must divert.
+      const full = replicas[1]!;
+      const outside = ring.live().filter((n) => !replicas.includes(n)).sort((a, b) => compareCloseness(full.handle.id, a.handle.id, b.handle.id));
+      // Its nearest eligible neighbour has room but is the fullest; one in the middle is
+      // empty; the rest are half full, and one of those is silent (crashed, not yet noticed).
+      expect(outside.length).toBeGreaterThanOrEqual(4);
+      const nearest = outside[0]!;
+      const emptiest = outside[1 + (i % (outside.length - 2))]!;
+      const silent = outside.find((n) => n !== nearest && n !== emptiest)!;
+      await fillNode(full, 1);
+      await fillNode(nearest, 0.8);
+      for (const n of outside) if (n !== nearest && n !== emptiest) await fillNode(n, 0.5);
+      expect(nearest.parts.local.utilization()).toBeLessThan(DIVERSION.maxUtilization);
+      expect(emptiest.parts.local.utilization()).toBe(0);
+      ring.crash(silent.handle);
+      const r = await ring.net.settle(replicas[0]!.parts.dht.put(name, Buffer.from(VALUE), ring.net.now + 10_000), 20_000);
+      expect(r.ok).toBe(true);
+      if (!r.ok) continue;
+      ring.acked.set(name, { name, guid: r.value.guid, value: VALUE, version: r.value.response.version, writer: r.value.response.root.id.toString('hex'), removed: false });
+      // The put returns at its quorum: let the full replica's diversion finish.
+      await ring.net.runUntil(ring.net.now + 5_000);
+      expect((await full.store.get(guid))?.divertedTo).toBe(emptiest.handle.id);
+      expect((await emptiest.store.get(guid))?.value.toString()).toBe(VALUE);
+      expectClean(seed + i, 'objects short of k replicas', await ring.missingReplicas());
+      expectClean(seed + i, 'acknowledged reads lost', await ring.lostReads());
+    }
   });
 });

@@ -127,8 +127,13 @@ export const REPLICATION = {
 
 /** PAST's replica diversion: a full replica keeps a pointer, a leaf-set neighbour the copy. */
 export const DIVERSION = {
-  /** Leaf-set members, nearest first, asked to hold a diverted copy before a write is refused. */
+  /** Leaf-set members, least utilised first (PAST), asked to hold a diverted copy before a write is refused. */
   candidates: 8,
+  /**
+   * A neighbour's utilisation is taken as known for this long after it was heard (a tree
+   * comparison, a diverted write, or an ask just before diverting); older, it is asked again.
+   */
+  utilizationTtlMs: 10_000,
   /** A node takes diverted copies only while they leave it at most this full, keeping room for its own. */
   maxUtilization: 0.9,
   /** A full node takes its copies back from their holders once it is this full or less. */

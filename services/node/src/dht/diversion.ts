@@ -49,6 +49,8 @@ export class Diversion {
   readonly stats: DiversionStats = { diverted: 0, reclaimed: 0, restored: 0, dropped: 0 };
   /** Where the pointer check stopped: the next round goes on from there. */
   private cursor: Id | undefined;
+  /** Neighbours' utilisation as last heard, and when. */
+  private readonly utilization = new Map<Id, { share: number; at: number }>();
 
   constructor(
     private readonly endpoint: Endpoint,
@@ -81,12 +83,15 @@ export class Diversion {
       left.push(o);
     }
     const tried = new Set<Id>([this.endpoint.self.id, ...(sender ? [sender.id] : [])]);
-    for (let attempt = 0; attempt < DIVERSION.candidates && left.length > 0; attempt++) {
-      if (this.endpoint.now() >= deadline) break;
-      const holder = this.candidate(left, tried);
-      if (!holder) break;
-      tried.add(holder.id);
+    const holders = left.length > 0 ? await this.candidates(left, tried, deadline) : [];
+    let offered = 0;
+    for (const holder of holders) {
+      if (this.endpoint.now() >= deadline || left.length === 0 || offered >= DIVERSION.candidates) break;
+      // Eligible for none of the objects still left (those it could take went elsewhere).
       const eligible = left.filter((o) => !this.inReplicaSet(o.guid, holder.id));
+      if (eligible.length === 0) continue;
+      tried.add(holder.id);
+      offered++;
       const placed = await this.place(holder, eligible, deadline);
       for (const o of eligible) {
         if (!placed.has(o.guid)) continue;
@@ -99,14 +104,57 @@ export class Diversion {
     return out;
   }
 
-  /** The nearest leaf-set member not yet tried that lies outside the replica set of some object. */
-  private candidate(objects: StoredObject[], tried: Set<Id>): NodeHandle | undefined {
+  /**
+   * What `peer` said of its utilisation (0: no capacity bound); Infinity for a peer that did
+   * not answer, so that it goes last until heard from again.
+   */
+  observe(peer: Id, share: number | undefined): void {
+    // A node of an older version sends none: unknown, not empty.
+    if (share === undefined || Number.isNaN(share) || share < 0) return;
+    this.utilization.set(peer, { share, at: this.endpoint.now() });
+    // Bounded by the leaf set in practice; forget nodes that left it.
+    if (this.utilization.size > 2 * this.endpoint.leafSet().length + DIVERSION.candidates) {
+      const members = new Set(this.endpoint.leafSet().map((n) => n.id));
+      for (const id of this.utilization.keys()) if (!members.has(id)) this.utilization.delete(id);
+    }
+  }
+
+  /**
+   * Leaf-set members not yet tried, each outside the replica set of some object, least
+   * utilised first (PAST's rule), nearest first among equals. Members not heard from for
+   * DIVERSION.utilizationTtlMs are asked first, all at once and briefly; those that stay
+   * silent go last, and those too full to take a diverted copy are left out.
+   */
+  private async candidates(objects: StoredObject[], tried: Set<Id>, deadline: number): Promise<NodeHandle[]> {
     const self = this.endpoint.self.id;
     const members = this.endpoint
       .leafSet()
-      .filter((n) => !tried.has(n.id))
+      .filter((n) => !tried.has(n.id) && objects.some((o) => !this.inReplicaSet(o.guid, n.id)))
       .sort((a, b) => compareCloseness(self, a.id, b.id));
-    return members.find((n) => objects.some((o) => !this.inReplicaSet(o.guid, n.id)));
+    const asked = this.endpoint.now();
+    const fresh = (n: NodeHandle): { share: number; at: number } | undefined => {
+      const known = this.utilization.get(n.id);
+      return known && asked - known.at <= DIVERSION.utilizationTtlMs ? known : undefined;
+    };
+    // A quarter of an RPC timeout: a silent neighbour must not use up the write's deadline.
+    const probeDeadline = Math.min(deadline, asked + Math.max(1, Math.floor(this.config.rpcTimeoutMs / 4)));
+    await Promise.all(members.filter((n) => !fresh(n)).map((n) => this.ask(n, probeDeadline)));
+    return members
+      .map((n, i) => ({ n, i, share: fresh(n)?.share ?? Number.POSITIVE_INFINITY }))
+      .filter((c) => c.share < DIVERSION.maxUtilization || c.share === Number.POSITIVE_INFINITY)
+      .sort((a, b) => (a.share === b.share ? a.i - b.i : a.share < b.share ? -1 : 1))
+      .map((c) => c.n);
+  }
+
+  /** Asks `peer` for its utilisation (a tree comparison of no ranges). */
+  private async ask(peer: NodeHandle, deadline: number): Promise<void> {
+    try {
+      const res = await callDht(this.endpoint, peer, 'syncTree', { sender: toNodeInfo(this.endpoint.self), ranges: [] }, deadline);
+      this.observe(peer.id, res.utilization);
+    } catch (error) {
+      this.observe(peer.id, Number.POSITIVE_INFINITY);
+      this.log.debug('diversion_utilization_unknown', { peer: peer.name || peer.id, error: String(error) });
+    }
   }
 
   private inReplicaSet(guid: Id, node: Id): boolean {
@@ -120,11 +168,14 @@ export class Diversion {
       const batch = objects.slice(i, i + REPLICATION.maxObjectsPerMessage);
       try {
         const res = await callDht(this.endpoint, holder, 'storeReplicas', { sender: toNodeInfo(this.endpoint.self), objects: batch.map(toRecord), diverted: true, senderKeeps: false, senderLeavingMs: 0 }, this.callDeadline(deadline));
+        this.observe(holder.id, res.utilization);
         const refused = new Set(res.refused.map((g) => Buffer.from(g).toString('hex')));
         // A newer copy there is no copy of this version: not placed.
         const newer = new Set(res.newer.map((m) => Buffer.from(m.guid).toString('hex')));
         for (const o of batch) if (!refused.has(o.guid) && !newer.has(o.guid)) placed.add(o.guid);
       } catch (error) {
+        // Refused every copy: too full for diverted copies, whatever it said before.
+        if (error instanceof ResourceExhaustedError) this.observe(holder.id, DIVERSION.maxUtilization);
         if (!(error instanceof ResourceExhaustedError)) this.log.debug('diversion_failed', { holder: holder.name || holder.id, error: String(error) });
         return placed;
       }

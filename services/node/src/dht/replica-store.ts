@@ -77,6 +77,11 @@ export class ReplicaStore {
     });
   }
 
+  /** The share of the capacity live values fill, writes in flight counted; 0 with no capacity bound. */
+  utilization(): number {
+    return this.capacityBytes <= 0 ? 0 : (this.store.usage().bytes + this.reserved) / this.capacityBytes;
+  }
+
   /** Whether `bytes` more would fit under `maxUtilization` of the capacity. */
   hasRoom(bytes: number, maxUtilization = 1): boolean {
     return this.capacityBytes <= 0 || this.store.usage().bytes + bytes <= this.capacityBytes * maxUtilization;
