@@ -85,8 +85,15 @@ describe('a failing Redis sidecar', () => {
         const { key, field } = redisLocation(guid);
         const stored = unpackRedisRecord(guid, (await redis.hgetBuffer(key, field))!).object;
         await redis.hset(key, field, packObject({ ...stored, value: Buffer.from('tampered bytes') }));
-        const got = await entry.get(guid);
-        expect(got.value.toString()).toBe('immutable content');
+        // Through every pod: none answers the tampered bytes, and the root's own read meets them.
+        for (const pod of pods) {
+          const client = new PastryClient(pod.address);
+          try {
+            expect((await client.get(guid)).value.toString()).toBe('immutable content');
+          } finally {
+            client.close();
+          }
+        }
         const readBack = async (): Promise<string | undefined> => {
           const record = await redis.hgetBuffer(key, field);
           return record ? unpackRedisRecord(guid, record).object.value.toString() : undefined;

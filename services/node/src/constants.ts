@@ -154,6 +154,18 @@ export const FILE_DIVERSION = {
   maxSalts: 64,
 } as const;
 
+/** Pastry's nearest-replica reads on the nodes. */
+export const NEAREST_READS = {
+  /**
+   * A read whose next hop is already a replica moves to another replica only when that one
+   * is nearer by this many ms and by `minGainShare` of the next hop's RTT: a gain within
+   * measurement noise (a flat network, a loopback ring) is not worth leaving the root,
+   * whose copy is the freshest.
+   */
+  minGainMs: 0.5,
+  minGainShare: 0.25,
+} as const;
+
 export const CACHE = {
   /** Leases one replica holds on record at most; past it, reads are answered without one. */
   maxLeases: 100_000,

@@ -248,7 +248,7 @@ export class AntiEntropy {
           const request = chunk.map((r, j) => ({ from: Buffer.from(r.from, 'hex'), to: Buffer.from(r.to, 'hex'), digest: mine[j]!.digest, count: mine[j]!.count }));
           res = await callDht(this.endpoint, peer, 'syncTree', { sender, ranges: request }, deadline);
           if (res.same.length !== chunk.length || res.counts.length !== chunk.length) throw new PastryError(`answered ${res.same.length} ranges of ${chunk.length}`);
-          this.diversion?.observe(peer.id, res.utilization);
+          this.diversion?.observe(peer.id, res.utilization?.share);
         } catch (error) {
           this.log.debug('antientropy_sync_failed', { peer: peer.name || peer.id, error: String(error) });
           unsure.ranges.push(...level.slice(i), ...next);
@@ -571,7 +571,7 @@ export class AntiEntropy {
     // No ranges: a full neighbour asking how much room is left here, before it diverts.
     if (req.ranges.length === 0) {
       if (!this.local.healthy()) throw new UnavailableError(`this node's ${this.local.store.kind} store is unavailable`);
-      return { same: [], counts: [], utilization: this.local.utilization() };
+      return { same: [], counts: [], utilization: { share: this.local.utilization() } };
     }
     if (req.ranges.length > REPLICATION.maxTreeRanges) throw new InvalidArgumentError(`at most ${REPLICATION.maxTreeRanges} ranges`);
     const ranges = req.ranges.map((r, i) => {
@@ -590,7 +590,7 @@ export class AntiEntropy {
       same.push(sameSummary(s, r.digest, r.count));
       counts.push(s.count);
     }
-    return { same, counts, utilization: this.local.utilization() };
+    return { same, counts, utilization: { share: this.local.utilization() } };
   }
 }
 

@@ -6,7 +6,7 @@ import type { Key } from '../gen/pastry/v1/dht';
 import type { NodeInfo } from '../gen/pastry/v1/common';
 import type { Application, Endpoint, ForwardDecision, RoutedMessage } from '../overlay/common-api';
 import { fromNodeInfo, keyFromBytes, toNodeInfo } from '../overlay/codec';
-import { CACHE, FILE_DIVERSION, LIMITS } from '../constants';
+import { CACHE, FILE_DIVERSION, LIMITS, NEAREST_READS } from '../constants';
 import { LeaseTable, RouteCache, type Versioned } from './cache';
 import { callDht, DHT_APP } from './peer-messages';
 import type { StoredObject } from '../store/store';
@@ -163,7 +163,13 @@ export class Dht implements Application {
       const origin = req.origin ? safeNode(req.origin) : undefined;
       if (origin) visited.add(origin.id);
       const nearest = this.endpoint.nearestReplica(message.key, this.config.replicas, visited);
-      return nearest && nearest.id !== next.id ? { action: 'continue', next: nearest } : { action: 'continue' };
+      if (!nearest || nearest.id === next.id) return { action: 'continue' };
+      if (this.endpoint.replicaSet(message.key, this.config.replicas).some((n) => n.id === next.id)) {
+        const via = this.endpoint.proximity(next.id);
+        const to = this.endpoint.proximity(nearest.id);
+        if (!(to + Math.max(NEAREST_READS.minGainMs, via * NEAREST_READS.minGainShare) <= via)) return { action: 'continue' };
+      }
+      return { action: 'continue', next: nearest };
     }
     if (!this.local.healthy()) return { action: 'continue' };
     // Served by a replica other than the root: no lease, since only the root, which

@@ -150,7 +150,7 @@ export class Diversion {
   private async ask(peer: NodeHandle, deadline: number): Promise<void> {
     try {
       const res = await callDht(this.endpoint, peer, 'syncTree', { sender: toNodeInfo(this.endpoint.self), ranges: [] }, deadline);
-      this.observe(peer.id, res.utilization);
+      this.observe(peer.id, res.utilization?.share);
     } catch (error) {
       this.observe(peer.id, Number.POSITIVE_INFINITY);
       this.log.debug('diversion_utilization_unknown', { peer: peer.name || peer.id, error: String(error) });
@@ -168,7 +168,7 @@ export class Diversion {
       const batch = objects.slice(i, i + REPLICATION.maxObjectsPerMessage);
       try {
         const res = await callDht(this.endpoint, holder, 'storeReplicas', { sender: toNodeInfo(this.endpoint.self), objects: batch.map(toRecord), diverted: true, senderKeeps: false, senderLeavingMs: 0 }, this.callDeadline(deadline));
-        this.observe(holder.id, res.utilization);
+        this.observe(holder.id, res.utilization?.share);
         const refused = new Set(res.refused.map((g) => Buffer.from(g).toString('hex')));
         // A newer copy there is no copy of this version: not placed.
         const newer = new Set(res.newer.map((m) => Buffer.from(m.guid).toString('hex')));

@@ -103,7 +103,7 @@ export class DhtPeerHandlers {
     }
     const refused = noRoom.filter((o) => !placed.has(o.guid)).map((o) => Buffer.from(o.guid, 'hex'));
     if (full && applied + stale + diverted + pointed.length === 0) throw full;
-    return { applied: applied + diverted, stale, replacedLive, newer, refused, pointed, diverted, utilization: this.local.utilization() };
+    return { applied: applied + diverted, stale, replacedLive, newer, refused, pointed, diverted, utilization: { share: this.local.utilization() } };
   }
 
   /** Whether this node holds `o`'s bytes at its version or newer. */
