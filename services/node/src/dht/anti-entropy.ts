@@ -570,7 +570,7 @@ export class AntiEntropy {
     fromNodeInfo(req.sender, 'sender');
     // No ranges: a full neighbour asking how much room is left here, before it diverts.
     if (req.ranges.length === 0) {
-      if (!this.local.healthy()) throw new UnavailableError(`this node's ${this.local.store.kind} store is unavailable`);
+      this.local.checkHealthy();
       return { same: [], counts: [], utilization: { share: this.local.utilization() } };
     }
     if (req.ranges.length > REPLICATION.maxTreeRanges) throw new InvalidArgumentError(`at most ${REPLICATION.maxTreeRanges} ranges`);

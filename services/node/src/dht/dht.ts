@@ -167,7 +167,7 @@ export class Dht implements Application {
       if (this.endpoint.replicaSet(message.key, this.config.replicas).some((n) => n.id === next.id)) {
         const via = this.endpoint.proximity(next.id);
         const to = this.endpoint.proximity(nearest.id);
-        if (!(to + Math.max(NEAREST_READS.minGainMs, via * NEAREST_READS.minGainShare) <= via)) return { action: 'continue' };
+        if (to + Math.max(NEAREST_READS.minGainMs, via * NEAREST_READS.minGainShare) > via) return { action: 'continue' };
       }
       return { action: 'continue', next: nearest };
     }

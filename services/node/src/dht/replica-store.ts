@@ -126,7 +126,8 @@ export class ReplicaStore {
     return Math.max(growth, 0);
   }
 
-  private checkHealthy(): void {
+  /** Throws UNAVAILABLE while the store cannot be used. */
+  checkHealthy(): void {
     if (!this.store.healthy()) throw new UnavailableError(`this node's ${this.store.kind} store is unavailable`);
   }
 
