@@ -94,7 +94,7 @@ async function load(members: Member[], objects: number, valueBytes: number): Pro
   for (let i = 0; i < objects; i++) {
     const guid = guidForName(`bench-${i}`);
     const value = valueOf(i, valueBytes);
-    const record: ObjectRecord = { guid: Buffer.from(guid, 'hex'), value, version: 1, writer: Buffer.from(writer, 'hex'), hash: createHash('sha256').update(value).digest('hex'), size: value.length, createdAtMs: Date.now(), tombstone: false, contentAddressed: false, redirect: Buffer.alloc(0) };
+    const record: ObjectRecord = { guid: Buffer.from(guid, 'hex'), value, version: 1, writer: Buffer.from(writer, 'hex'), hash: createHash('sha256').update(value).digest('hex'), size: value.length, createdAtMs: Date.now(), tombstone: false, contentAddressed: false, redirect: Buffer.alloc(0), divertedFrom: Buffer.alloc(0) };
     for (const r of replicasOf(guid, members)) {
       const list = pending.get(r.address)!;
       list.push(record);

@@ -263,6 +263,30 @@ export function storeCompliance(name: string, create: () => Promise<Store>, dest
       expect(await store.delete('8'.repeat(32))).toBe(true);
       expect(store.usage()).toEqual({ objects: 1, bytes: 4 });
     });
+
+    it('indexes diverted files (divertedFrom) in GUID order, and drops them from the index when overwritten, tombstoned or deleted', async () => {
+      const original = 'd'.repeat(32);
+      const file = (guid: string, version = 2): StoredObject => ({ ...object(guid, 'file bytes', { version }), divertedFrom: original });
+      for (const g of ['4', '2', '8', '6']) await store.put(file(g.repeat(32)));
+      await store.put(object('5'.repeat(32), 'plain'));
+      const all = await store.divertedFiles(undefined, 100);
+      expect(all.map((o) => o.guid[0])).toEqual(['2', '4', '6', '8']);
+      expect(all.every((o) => o.divertedFrom === original && o.value.length === 0 && o.size === 10)).toBe(true);
+      expect((await store.divertedFiles('2'.repeat(32), 2)).map((o) => o.guid[0])).toEqual(['4', '6']);
+      expect(await store.divertedFiles('8'.repeat(32), 10)).toEqual([]);
+      expect(await store.divertedFiles(undefined, 0)).toEqual([]);
+      // The field travels with the record and counts as a live object with its bytes.
+      expect((await store.get('4'.repeat(32)))?.divertedFrom).toBe(original);
+      expect(store.usage()).toEqual({ objects: 5, bytes: 45 });
+      await store.put(object('2'.repeat(32), 'plain now', { version: 3 }));
+      await store.put(object('4'.repeat(32), '', { version: 3, tombstone: true }));
+      expect(await store.delete('8'.repeat(32))).toBe(true);
+      expect((await store.divertedFiles(undefined, 100)).map((o) => o.guid[0])).toEqual(['6']);
+      expect((await store.get('2'.repeat(32)))?.divertedFrom).toBeUndefined();
+      // A newer diverted file in place of a plain object joins the index.
+      await store.put(file('5'.repeat(32), 9));
+      expect((await store.divertedFiles(undefined, 100)).map((o) => o.guid[0])).toEqual(['5', '6']);
+    });
   });
 }
 

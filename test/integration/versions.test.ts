@@ -27,6 +27,7 @@ function plant(pod: Pod, guid: string, value: string, version: number, writer: s
     tombstone,
     contentAddressed: false,
     redirect: Buffer.alloc(0),
+    divertedFrom: Buffer.alloc(0),
   };
   return dhtPeerCall(pod.address, 'storeReplicas', { sender: undefined, objects: [record], diverted: false, senderKeeps: false, senderLeavingMs: 0 });
 }

@@ -152,6 +152,13 @@ export const FILE_DIVERSION = {
   attempts: 3,
   /** Salts looked at for those: salted GUIDs rooted in the root's own (full) leaf set are skipped. */
   maxSalts: 64,
+  /** Diverted files a node, as their root, checks per anti-entropy round for a redirect that still names them. */
+  checksPerRound: 16,
+  /**
+   * A diverted file younger than this is not checked: its put may not have written the
+   * redirect yet. Far above a put's deadline, and above clock skew between nodes.
+   */
+  orphanGraceMs: 120_000,
 } as const;
 
 /** Pastry's nearest-replica reads on the nodes. */

@@ -86,7 +86,7 @@ export class PastryNode {
     this.telemetry.watchFiles(this.files);
     this.telemetry.watchScribe(this.scribe);
     this.telemetry.watchCompute(this.compute);
-    if (this.diversion) this.telemetry.watchDiversion(this.diversion.stats);
+    this.telemetry.watchDiversion(this.diversion?.stats, this.dht.stats);
     this.rpc = new RpcServer(
       dhtService({ dht: this.dht, overlay: this.overlay, store: this.store, log: this.log, telemetry: this.telemetry.rpc, now: clock.now }),
       peerService({ overlay: this.overlay, log: this.log, telemetry: this.telemetry.rpc, now: clock.now, rpcTimeoutMs: config.rpcTimeoutMs, selfId: this.self.id }),
@@ -207,6 +207,7 @@ export function assembleDht(overlay: Overlay, store: Store, config: DhtSettings,
     diversion,
   );
   dht = new Dht(endpoint, { ...config, cacheLeaseMs: config.cacheLeaseMs ?? 0, cacheBytes: config.cacheBytes ?? 0 });
+  antiEntropy.divertedFiles = (deadline) => dht!.maintainDivertedFiles(deadline);
   const cache = dht.cache;
   local.onChange = (guid, newer) => dht!.revoke(guid, newer);
   const handlers = new DhtPeerHandlers(local, antiEntropy, config.maxValueBytes, (guid, newer) => cache.invalidate(guid, newer, endpoint.now()), diversion);

@@ -16,6 +16,7 @@ function record(valueBytes: number, seed: number): ObjectRecord {
     tombstone: seed % 2 === 0,
     contentAddressed: seed % 3 === 0,
     redirect: Buffer.alloc(0),
+    divertedFrom: seed === 5 ? randomBytes(16) : Buffer.alloc(0),
   };
 }
 

@@ -35,14 +35,15 @@ describe('packed object records', () => {
       contentAddressed: true,
       divertedTo: 'a'.repeat(32),
       redirect: 'b'.repeat(32),
+      divertedFrom: 'c'.repeat(32),
     };
     const packed = packObject(o);
     expect(packed.length).toBe(metaLength(o) + 4);
     expect(unpackObject(o.guid, packed)).toEqual(o);
     expect(unpackObject(o.guid, packed, false)).toEqual({ ...o, value: Buffer.alloc(0) });
-    const plain: StoredObject = { ...o, tombstone: false, contentAddressed: false, divertedTo: undefined, redirect: undefined, version: 0.1 + 0.2 };
+    const plain: StoredObject = { ...o, tombstone: false, contentAddressed: false, divertedTo: undefined, redirect: undefined, divertedFrom: undefined, version: 0.1 + 0.2 };
     const back = unpackObject(plain.guid, packObject(plain));
     expect(back.version).toBe(0.1 + 0.2);
-    expect('divertedTo' in back || 'redirect' in back).toBe(false);
+    expect('divertedTo' in back || 'redirect' in back || 'divertedFrom' in back).toBe(false);
   });
 });

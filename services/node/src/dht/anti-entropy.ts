@@ -90,6 +90,9 @@ export class AntiEntropy {
    */
   private readonly leaving = new Map<Id, number>();
 
+  /** Checks, each round, the diverted files this node is the root of (the DHT's). */
+  divertedFiles: ((deadline: number) => Promise<unknown>) | undefined;
+
   constructor(
     private readonly endpoint: Endpoint,
     private readonly local: ReplicaStore,
@@ -187,6 +190,8 @@ export class AntiEntropy {
       this.stats.underReplicated = await countUnsure(unsure, await this.tree());
       if (this.stopping) return;
       if (this.diversion) this.stats.underReplicated += await this.diversion.maintain(this.clock.now() + this.config.rpcTimeoutMs * 4);
+      if (this.stopping) return;
+      if (this.divertedFiles) await this.divertedFiles(this.clock.now() + this.config.rpcTimeoutMs * 4);
       if (this.stopping) return;
       // What is handed off counts it out: its handoff lands here and must stay.
       await this.handOffOutside(this.pruneLeaving(true) ? replicaArcs(this.ring, this.config.replicas) : arcs);

@@ -1,4 +1,4 @@
-import { type Id } from '../core/id';
+import { idToBytes, type Id } from '../core/id';
 import type { NodeHandle } from '../core/node-handle';
 import { InvalidArgumentError, NotFoundError, ResourceExhaustedError, UnavailableError } from '../errors';
 import { DhtOperation, DhtRouted, DhtRoutedReply } from '../gen/pastry/v1/dht_peer';
@@ -62,8 +62,13 @@ export interface AppHost {
  */
 export class Dht implements Application {
   readonly id = DHT_APP;
-  /** Puts this node, as a root, stored under a salted GUID (file diversion). */
-  readonly stats = { fileDiverted: 0 };
+  /**
+   * Puts this node, as a root, stored under a salted GUID (file diversion), and diverted
+   * files it removed, as their root, because no redirect named them any more.
+   */
+  readonly stats = { fileDiverted: 0, filesDropped: 0 };
+  /** Where the check of diverted files stopped: the next round goes on from there. */
+  private fileCursor: Id | undefined;
   private leaving = false;
   private lastVersion = 0;
   private replication!: Replication;
@@ -127,12 +132,17 @@ export class Dht implements Application {
     return this.routeOp(resolveKey(key), DhtOperation.DHT_OPERATION_ROUTE, EMPTY, false, deadline, context);
   }
 
-  /** `diverted`: a root's own operation on the salted GUID of a diverted file. */
-  private async routeOp(guid: Id, operation: DhtOperation, value: Buffer, contentAddressed: boolean, deadline: number, context?: unknown, diverted = false): Promise<Routed> {
+  /**
+   * `diverted`: a root's own operation on the salted GUID of a diverted file, or on the GUID
+   * that names one; `from`, for the put of a diverted file, the GUID whose redirect names it.
+   */
+  private async routeOp(guid: Id, operation: DhtOperation, value: Buffer, contentAddressed: boolean, deadline: number, context?: unknown, diverted?: { from?: Id }): Promise<Routed> {
     if (!diverted && this.leaving && (operation === DhtOperation.DHT_OPERATION_PUT || operation === DhtOperation.DHT_OPERATION_REMOVE)) {
       throw new UnavailableError('this node is leaving the ring; send writes to another node');
     }
-    const payload = toBuffer(DhtRouted.encode({ operation, value, contentAddressed, origin: toNodeInfo(this.endpoint.self), diverted }).finish());
+    const payload = toBuffer(
+      DhtRouted.encode({ operation, value, contentAddressed, origin: toNodeInfo(this.endpoint.self), diverted: diverted !== undefined, divertedFrom: diverted?.from ? idToBytes(diverted.from) : EMPTY }).finish(),
+    );
     const result = await this.endpoint.route(guid, payload, { deadline, context });
     const reply = DhtRoutedReply.decode(result.reply);
     return {
@@ -274,6 +284,8 @@ export class Dht implements Application {
         return this.coordinateGet(guid, deadline, leaseMs);
       case DhtOperation.DHT_OPERATION_REMOVE:
         return this.coordinateRemove(guid, deadline);
+      case DhtOperation.DHT_OPERATION_CHECK_REDIRECT:
+        return this.coordinateCheckRedirect(guid, keyFromBytes(req.value, 'salted GUID'), deadline);
       default:
         throw new InvalidArgumentError(`unknown operation ${req.operation}`);
     }
@@ -329,6 +341,7 @@ export class Dht implements Application {
     if (req.contentAddressed && hash.slice(0, 32) !== guid) {
       throw new InvalidArgumentError('content-addressed GUID does not match SHA-256 of the value');
     }
+    const divertedFrom = req.diverted && req.divertedFrom.length > 0 ? keyFromBytes(req.divertedFrom, 'divertedFrom') : undefined;
     const previous = await this.localCopy(guid);
     // Content-addressed objects are immutable: the same bytes keep their version.
     const unchanged = req.contentAddressed && previous && !previous.tombstone && !previous.redirect && previous.hash === hash;
@@ -349,6 +362,7 @@ export class Dht implements Application {
               createdAt: this.clock.now(),
               tombstone: false,
               contentAddressed: req.contentAddressed,
+              ...(divertedFrom ? { divertedFrom } : {}),
             },
         deadline,
       );
@@ -374,7 +388,7 @@ export class Dht implements Application {
     const salts = this.salts(guid);
     for (const salted of salts) {
       try {
-        await this.routeOp(salted, DhtOperation.DHT_OPERATION_PUT, value, false, deadline, undefined, true);
+        await this.routeOp(salted, DhtOperation.DHT_OPERATION_PUT, value, false, deadline, undefined, { from: guid });
       } catch (error) {
         if (error instanceof ResourceExhaustedError) continue;
         throw error;
@@ -402,18 +416,66 @@ export class Dht implements Application {
     return out;
   }
 
-  /** Removes a diverted file its redirect no longer names; one left behind is only unreachable bytes. */
+  /** Removes a diverted file its redirect no longer names. */
   private async dropFile(salted: Id, deadline: number): Promise<void> {
     try {
-      await this.routeOp(salted, DhtOperation.DHT_OPERATION_REMOVE, EMPTY, false, deadline, undefined, true);
+      await this.routeOp(salted, DhtOperation.DHT_OPERATION_REMOVE, EMPTY, false, deadline, undefined, {});
     } catch {
-      // Unreachable now: the file stays, unreferenced, until removed by hand.
+      // Unreachable now: its root finds it left over later (maintainDivertedFiles).
     }
+  }
+
+  /**
+   * At the root of `guid`: whether its newest record still redirects to `salted`. A copy here
+   * that names it is enough; a no needs as many replicas' answers as a read that finds nothing.
+   */
+  private async coordinateCheckRedirect(guid: Id, salted: Id, deadline: number): Promise<Delivery> {
+    const { object: local, ok } = await this.localRead(guid, true);
+    if (local?.redirect === salted) return { found: true, value: EMPTY, acknowledged: 0, version: local.version };
+    const { newest, answered, needed } = await this.replication.readFromReplicas(guid, local, deadline);
+    if (newest?.redirect === salted) return { found: true, value: EMPTY, acknowledged: 0, version: newest.version };
+    const heard = answered + (ok ? 1 : 0);
+    if (heard < needed) throw new UnavailableError(`only ${heard} of the ${needed} replicas needed to tell whether ${guid} still redirects to ${salted} answered`);
+    return { found: false, value: EMPTY, acknowledged: 0, version: newest?.version ?? 0 };
+  }
+
+  /**
+   * Diverted files this node is the root of, a page a round (anti-entropy calls this): one
+   * whose original no longer redirects to it, because the remove or overwrite that should have
+   * taken it could not reach it, is removed. Returns how many were.
+   * - Only files older than FILE_DIVERSION.orphanGraceMs are looked at: a put stores the file
+   *   before the redirect to it, and must not find it gone.
+   * - The tombstone is one version above the copy looked at, so a newer put of the same salted
+   *   GUID (salts are deterministic) wins over it wherever they meet.
+   */
+  async maintainDivertedFiles(deadline: number): Promise<number> {
+    if (!this.local?.healthy()) return 0;
+    const page = await this.local.store.divertedFiles(this.fileCursor, FILE_DIVERSION.checksPerRound);
+    this.fileCursor = page.length < FILE_DIVERSION.checksPerRound ? undefined : page[page.length - 1]!.guid;
+    const settled = this.clock.now() - FILE_DIVERSION.orphanGraceMs;
+    let dropped = 0;
+    for (const file of page) {
+      if (this.clock.now() >= deadline) break;
+      if (file.tombstone || !file.divertedFrom || file.createdAt > settled) continue;
+      if (this.endpoint.replicaSet(file.guid, 1)[0]?.id !== this.endpoint.self.id) continue;
+      try {
+        const r = await this.routeOp(file.divertedFrom, DhtOperation.DHT_OPERATION_CHECK_REDIRECT, idToBytes(file.guid), false, deadline, undefined, {});
+        if (r.response.found) continue;
+        const tombstone: StoredObject = { ...this.emptyRecord(file.guid, undefined, 0, { tombstone: true }), version: file.version + 1 };
+        await this.replication.write(tombstone, deadline);
+        await this.revoke(file.guid, tombstone);
+        this.stats.filesDropped++;
+        dropped++;
+      } catch {
+        // Unsure (the original's replicas did not answer) or superseded: looked at again next pass.
+      }
+    }
+    return dropped;
   }
 
   /** A diverted file, read under its salted GUID and answered as the redirect's version. */
   private async followRedirect(guid: Id, redirect: StoredObject, deadline: number, leaseMs?: number): Promise<Delivery> {
-    const r = await this.routeOp(redirect.redirect!, DhtOperation.DHT_OPERATION_GET, EMPTY, false, deadline, undefined, true);
+    const r = await this.routeOp(redirect.redirect!, DhtOperation.DHT_OPERATION_GET, EMPTY, false, deadline, undefined, {});
     if (!r.response.found) throw new UnavailableError(`${guid} was diverted to ${redirect.redirect}, which cannot be found`);
     return { found: true, value: r.response.value, acknowledged: 0, version: redirect.version, ...(leaseMs !== undefined ? { leaseMs, writer: redirect.writer } : {}) };
   }

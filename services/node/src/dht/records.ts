@@ -16,6 +16,7 @@ export function toRecord(o: StoredObject): ObjectRecord {
     tombstone: o.tombstone,
     contentAddressed: o.contentAddressed,
     redirect: o.redirect ? idToBytes(o.redirect) : Buffer.alloc(0),
+    divertedFrom: o.divertedFrom ? idToBytes(o.divertedFrom) : Buffer.alloc(0),
   };
 }
 
@@ -26,6 +27,7 @@ export function fromRecord(r: ObjectRecord, maxValueBytes: number): StoredObject
   if (r.value.length > maxValueBytes) throw new InvalidArgumentError(`object ${guid} is over the value size limit`);
   if (!/^[0-9a-f]{64}$/.test(r.hash)) throw new InvalidArgumentError(`object ${guid} has a malformed hash`);
   if (r.redirect.length !== 0 && (r.redirect.length !== 16 || r.value.length !== 0 || r.tombstone)) throw new InvalidArgumentError(`object ${guid}: a redirect is a 16-byte GUID on a live record with no value`);
+  if (r.divertedFrom.length !== 0 && r.divertedFrom.length !== 16) throw new InvalidArgumentError(`object ${guid}: divertedFrom is a 16-byte GUID`);
   return {
     guid,
     value: r.value,
@@ -37,6 +39,7 @@ export function fromRecord(r: ObjectRecord, maxValueBytes: number): StoredObject
     tombstone: r.tombstone,
     contentAddressed: r.contentAddressed,
     ...(r.redirect.length === 16 ? { redirect: idFromBytes(r.redirect) } : {}),
+    ...(r.divertedFrom.length === 16 ? { divertedFrom: idFromBytes(r.divertedFrom) } : {}),
   };
 }
 

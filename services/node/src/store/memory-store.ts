@@ -47,6 +47,7 @@ export class MemoryStore implements Store {
   private readonly tree = new LeafTable();
   private readonly dead = new Map<Id, number>();
   private readonly pointers = new SortedIds();
+  private readonly files = new SortedIds();
 
   async start(): Promise<void> {}
   async stop(): Promise<void> {}
@@ -120,9 +121,18 @@ export class MemoryStore implements Store {
   }
 
   async diverted(after: Id | undefined, limit: number): Promise<StoredObject[]> {
+    return this.indexed(this.pointers, after, limit);
+  }
+
+  async divertedFiles(after: Id | undefined, limit: number): Promise<StoredObject[]> {
+    return this.indexed(this.files, after, limit);
+  }
+
+  /** Metadata of the GUIDs in `index` above `after`, at most `limit`. */
+  private indexed(index: SortedIds, after: Id | undefined, limit: number): StoredObject[] {
     const out: StoredObject[] = [];
     if (limit <= 0) return out;
-    this.pointers.walk(after ?? '', (id) => {
+    index.walk(after ?? '', (id) => {
       if (id === after) return true;
       out.push(this.decode(id, this.objects.get(id)!, false));
       return out.length < limit;
@@ -141,6 +151,10 @@ export class MemoryStore implements Store {
     if (o.divertedTo) {
       if (sign > 0) this.pointers.insert(guid);
       else this.pointers.delete(guid);
+    }
+    if (o.divertedFrom) {
+      if (sign > 0) this.files.insert(guid);
+      else this.files.delete(guid);
     }
     if (o.tombstone) {
       if (sign > 0) this.dead.set(guid, o.createdAt);

@@ -2,8 +2,8 @@ import type { StoredObject } from './store';
 
 /**
  * An object's metadata packed into bytes, as both stores keep it next to the value: a flags
- * byte, then version, writer, hash, size, createdAt and, when flagged, divertedTo and
- * redirect, each as a short string. A short string's first byte h says what follows:
+ * byte, then version, writer, hash, size, createdAt and, when flagged, divertedTo, redirect
+ * and divertedFrom, each as a short string. A short string's first byte h says what follows:
  * h < 0x80, h bytes of text; 0x80 <= h < 0xff, h - 0x80 bytes that are lowercase hex text
  * in binary (GUIDs and SHA-256 hashes take half the room); 0xff, a 16-bit big-endian length
  * and then that much text. Numbers are their decimal text, exactly what String() gives, so
@@ -13,6 +13,8 @@ export const FLAG_TOMBSTONE = 1;
 export const FLAG_CONTENT_ADDRESSED = 2;
 export const FLAG_DIVERTED = 4;
 export const FLAG_REDIRECT = 8;
+/** 16 is the Redis store's own-key flag. */
+export const FLAG_DIVERTED_FROM = 32;
 
 export type ObjectMeta = Omit<StoredObject, 'guid' | 'value'>;
 
@@ -61,7 +63,7 @@ export function skipShort(source: Buffer, offset: number): number {
 }
 
 function flagsOf(o: ObjectMeta): number {
-  return (o.tombstone ? FLAG_TOMBSTONE : 0) | (o.contentAddressed ? FLAG_CONTENT_ADDRESSED : 0) | (o.divertedTo ? FLAG_DIVERTED : 0) | (o.redirect ? FLAG_REDIRECT : 0);
+  return (o.tombstone ? FLAG_TOMBSTONE : 0) | (o.contentAddressed ? FLAG_CONTENT_ADDRESSED : 0) | (o.divertedTo ? FLAG_DIVERTED : 0) | (o.redirect ? FLAG_REDIRECT : 0) | (o.divertedFrom ? FLAG_DIVERTED_FROM : 0);
 }
 
 /** Bytes the packed metadata of `o` takes. */
@@ -74,7 +76,8 @@ export function metaLength(o: ObjectMeta): number {
     shortLength(String(o.size)) +
     shortLength(String(o.createdAt)) +
     (o.divertedTo ? shortLength(o.divertedTo) : 0) +
-    (o.redirect ? shortLength(o.redirect) : 0)
+    (o.redirect ? shortLength(o.redirect) : 0) +
+    (o.divertedFrom ? shortLength(o.divertedFrom) : 0)
   );
 }
 
@@ -88,6 +91,7 @@ export function writeMeta(o: ObjectMeta, target: Buffer, offset: number): number
   at = writeShort(String(o.createdAt), target, at);
   if (o.divertedTo) at = writeShort(o.divertedTo, target, at);
   if (o.redirect) at = writeShort(o.redirect, target, at);
+  if (o.divertedFrom) at = writeShort(o.divertedFrom, target, at);
   return at;
 }
 
@@ -111,6 +115,7 @@ export function readMeta(source: Buffer, offset: number): [ObjectMeta, number] {
   };
   if (flags & FLAG_DIVERTED) [meta.divertedTo, at] = readShort(source, at);
   if (flags & FLAG_REDIRECT) [meta.redirect, at] = readShort(source, at);
+  if (flags & FLAG_DIVERTED_FROM) [meta.divertedFrom, at] = readShort(source, at);
   return [meta, at];
 }
 

@@ -1,7 +1,7 @@
 import Redis from 'ioredis';
 import type { Id } from '../core/id';
 import { ResourceExhaustedError, UnavailableError } from '../errors';
-import { packObject, readMeta, unpackObject } from './record';
+import { FLAG_DIVERTED_FROM, packObject, readMeta, unpackObject } from './record';
 import type { RangeOptions, Store, StoredObject, StoreUsage } from './store';
 import { DIGEST_BYTES, LEAF_DIGITS, LEAVES, leafOf, type LeafDigest } from './tree';
 
@@ -38,7 +38,8 @@ local function hexOf(s)
   for j = 1, #s do t[j] = string.format('%02x', string.byte(s, j)) end
   return table.concat(t)
 end
--- version, writer, size, createdAt, tombstone ('0' or '1'), diverted, value under its own key
+-- version, writer, size, createdAt, tombstone ('0' or '1'), diverted, value under its own key,
+-- a diverted file (divertedFrom)
 local function meta(s)
   local flags = string.byte(s, 1)
   local version, a = short(s, 2)
@@ -48,7 +49,7 @@ local function meta(s)
   local createdAt = short(s, d)
   local tombstone = '0'
   if bit.band(flags, 1) ~= 0 then tombstone = '1' end
-  return version, writer, size, createdAt, tombstone, bit.band(flags, 4) ~= 0, bit.band(flags, ${FLAG_OWN_KEY}) ~= 0
+  return version, writer, size, createdAt, tombstone, bit.band(flags, 4) ~= 0, bit.band(flags, ${FLAG_OWN_KEY}) ~= 0, bit.band(flags, ${FLAG_DIVERTED_FROM}) ~= 0
 end
 local function xorLeaf(tree, leaf, h, dc)
   local cur = redis.call('HGET', tree, leaf)
@@ -72,7 +73,7 @@ end`;
 // The usage hash (live objects, their bytes), the hash tree's leaves and the tombstone and
 // diversion indexes change in the same script as the object, so they are exact whatever the
 // interleaving. KEYS: bucket, value key, usage, tree, tombstones, tree state, diversion
-// pointers; ARGV[1] the GUID, ARGV[2] its field in the bucket. The tree is kept for buckets
+// pointers, diverted files; ARGV[1] the GUID, ARGV[2] its field in the bucket. The tree is kept for buckets
 // up to the tree state ('done': all of them) while an older store's tree is being built.
 const UNCOUNT_OLD = `${RECORD_HELPERS}
 local state = redis.call('GET', KEYS[6])
@@ -88,10 +89,11 @@ if old then
   if own then redis.call('DEL', KEYS[2]) end
 end
 redis.call('ZREM', KEYS[5], ARGV[1])
-redis.call('ZREM', KEYS[7], ARGV[1])`;
+redis.call('ZREM', KEYS[7], ARGV[1])
+redis.call('ZREM', KEYS[8], ARGV[1])`;
 // ARGV[3] the record, ARGV[4] the value when the record says it has a key of its own.
 const PUT_SCRIPT = `${UNCOUNT_OLD}
-local version, writer, size, createdAt, tombstone, diverted, own = meta(ARGV[3])
+local version, writer, size, createdAt, tombstone, diverted, own, file = meta(ARGV[3])
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
 if own then redis.call('SET', KEYS[2], ARGV[4]) end
 if tombstone == '0' then
@@ -101,6 +103,7 @@ else
   redis.call('ZADD', KEYS[5], tonumber(createdAt), ARGV[1])
 end
 if diverted then redis.call('ZADD', KEYS[7], 0, ARGV[1]) end
+if file then redis.call('ZADD', KEYS[8], 0, ARGV[1]) end
 if kept then account(KEYS[4], ARGV[1], version, writer, tombstone, 1) end
 return redis.call('HMGET', KEYS[3], 'objects', 'bytes')`;
 const DELETE_SCRIPT = `${UNCOUNT_OLD}
@@ -197,6 +200,7 @@ export class RedisStore implements Store {
   private readonly tombstonesKey: string;
   private readonly treeStateKey: string;
   private readonly divertedKey: string;
+  private readonly divertedFilesKey: string;
   private readonly bucketPrefix: string;
   /** The layout of one hash per object and a sorted set of GUIDs, as older versions wrote it. */
   private readonly legacyIndex: string;
@@ -214,6 +218,7 @@ export class RedisStore implements Store {
     this.tombstonesKey = `${prefix}tombstones`;
     this.treeStateKey = `${prefix}tree-state`;
     this.divertedKey = `${prefix}diverted`;
+    this.divertedFilesKey = `${prefix}divertedFiles`;
     this.bucketPrefix = `${prefix}b:`;
     this.legacyIndex = `${prefix}index`;
     this.redis = new Redis(url, {
@@ -226,8 +231,8 @@ export class RedisStore implements Store {
       // Commands issued in the same tick go out as one pipeline: one write instead of many.
       enableAutoPipelining: true,
     }) as Scripted;
-    this.redis.defineCommand('pastryPut', { numberOfKeys: 7, lua: PUT_SCRIPT });
-    this.redis.defineCommand('pastryDelete', { numberOfKeys: 7, lua: DELETE_SCRIPT });
+    this.redis.defineCommand('pastryPut', { numberOfKeys: 8, lua: PUT_SCRIPT });
+    this.redis.defineCommand('pastryDelete', { numberOfKeys: 8, lua: DELETE_SCRIPT });
     this.redis.defineCommand('pastryGet', { numberOfKeys: 2, lua: GET_SCRIPT });
     // A script, not HGETALL: ioredis would turn HGETALL's binary field names into text.
     this.redis.defineCommand('pastryBucket', { numberOfKeys: 1, lua: "return redis.call('HGETALL', KEYS[1])" });
@@ -384,9 +389,18 @@ export class RedisStore implements Store {
   }
 
   async diverted(after: Id | undefined, limit: number): Promise<StoredObject[]> {
+    return this.indexed(this.divertedKey, after, limit);
+  }
+
+  async divertedFiles(after: Id | undefined, limit: number): Promise<StoredObject[]> {
+    return this.indexed(this.divertedFilesKey, after, limit);
+  }
+
+  /** Metadata of the GUIDs in the index at `key` above `after`, at most `limit`. */
+  private async indexed(key: string, after: Id | undefined, limit: number): Promise<StoredObject[]> {
     if (limit <= 0) return [];
     await this.ready();
-    const guids = await this.guard(this.redis.zrangebylex(this.divertedKey, after === undefined ? '-' : `(${after}`, '+', 'LIMIT', 0, limit));
+    const guids = await this.guard(this.redis.zrangebylex(key, after === undefined ? '-' : `(${after}`, '+', 'LIMIT', 0, limit));
     return this.metadata(guids);
   }
 
@@ -407,8 +421,8 @@ export class RedisStore implements Store {
     return `${this.prefix}v:${guid}`;
   }
 
-  private objectKeys(guid: Id): [string, string, string, string, string, string, string] {
-    return [redisLocation(guid, this.prefix).key, this.valueKey(guid), this.usageKey, this.treeKey, this.tombstonesKey, this.treeStateKey, this.divertedKey];
+  private objectKeys(guid: Id): [string, string, string, string, string, string, string, string] {
+    return [redisLocation(guid, this.prefix).key, this.valueKey(guid), this.usageKey, this.treeKey, this.tombstonesKey, this.treeStateKey, this.divertedKey, this.divertedFilesKey];
   }
 
   async get(guid: Id): Promise<StoredObject | undefined> {

@@ -29,6 +29,12 @@ export interface StoredObject {
    * this record, value empty, says the object lives under this salted GUID instead.
    */
   redirect?: Id;
+  /**
+   * This object is a diverted file (PAST's file diversion) stored under a salted GUID for
+   * the object with this GUID, whose redirect names it: it is kept only while that redirect
+   * does.
+   */
+  divertedFrom?: Id;
 }
 
 export interface RangeOptions {
@@ -70,6 +76,8 @@ export interface Store {
   tombstones(before: number, limit: number): Promise<StoredObject[]>;
   /** Diversion pointers with GUID above `after` (all when undefined), in GUID order, at most `limit`, values empty. */
   diverted(after: Id | undefined, limit: number): Promise<StoredObject[]>;
+  /** Diverted files (`divertedFrom` set) with GUID above `after` (all when undefined), in GUID order, at most `limit`, values empty. */
+  divertedFiles(after: Id | undefined, limit: number): Promise<StoredObject[]>;
   /** False while the backing service is unreachable. */
   healthy(): boolean;
 }

@@ -72,6 +72,10 @@ export class InstrumentedStore implements Store, StoreContents {
     return this.timed('diverted', () => this.inner.diverted(after, limit));
   }
 
+  divertedFiles(after: string | undefined, limit: number): Promise<StoredObject[]> {
+    return this.timed('divertedFiles', () => this.inner.divertedFiles(after, limit));
+  }
+
   count(): Promise<number> {
     return this.timed('count', () => this.inner.count());
   }

@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { childrenBy, STORE_BUCKETS } from './buckets';
 
 /** Store operations timed by the instrumented store. */
-export const STORE_OPERATIONS = ['get', 'put', 'delete', 'range', 'count', 'leaves', 'tombstones', 'diverted'] as const;
+export const STORE_OPERATIONS = ['get', 'put', 'delete', 'range', 'count', 'leaves', 'tombstones', 'diverted', 'divertedFiles'] as const;
 export type StoreOperation = (typeof STORE_OPERATIONS)[number];
 
 /** What replication and anti-entropy report; the no-op below serves tests and tools. */
@@ -48,7 +48,14 @@ export interface DiversionCounts {
   readonly dropped: number;
 }
 
-const DIVERSION_EVENTS = ['diverted', 'reclaimed', 'restored', 'dropped'] as const;
+/** File diversion's running totals (the DHT's). */
+export interface FileDiversionCounts {
+  readonly fileDiverted: number;
+  readonly filesDropped: number;
+}
+
+const DIVERSION_EVENTS = ['diverted', 'reclaimed', 'restored', 'dropped', 'file_diverted', 'file_dropped'] as const;
+type DiversionEvent = (typeof DIVERSION_EVENTS)[number];
 
 /** What the route cache reports. */
 export interface CacheStats {
@@ -69,7 +76,8 @@ export class StorageMetrics implements StorageEvents {
   private replication: ReplicationStats | undefined;
   private seen = { repaired: 0, handedOff: 0 };
   private diversion: DiversionCounts | undefined;
-  private diversionSeen: Record<(typeof DIVERSION_EVENTS)[number], number> = { diverted: 0, reclaimed: 0, restored: 0, dropped: 0 };
+  private fileDiversion: FileDiversionCounts | undefined;
+  private diversionSeen = unseen();
 
   constructor(registry: Registry) {
     const self = this;
@@ -172,12 +180,12 @@ export class StorageMetrics implements StorageEvents {
     });
     const diversionEvents = new Counter({
       name: 'pastry_diversion_events_total',
-      help: 'Replica diversion by this node: copies placed on a neighbour for want of room (diverted), taken back (reclaimed), found again on another replica after the holder lost them (restored), pointers dropped with no copy left anywhere (dropped).',
+      help: 'Diversion by this node. Replica diversion: copies placed on a neighbour for want of room (diverted), taken back (reclaimed), found again on another replica after the holder lost them (restored), pointers dropped with no copy left anywhere (dropped). File diversion: puts this node, as root, stored under a salted GUID (file_diverted), diverted files this node, as their root, removed because no redirect names them any more (file_dropped).',
       labelNames: ['event'],
       registers: [registry],
       collect() {
         for (const event of DIVERSION_EVENTS) {
-          const now = self.diversion?.[event] ?? 0;
+          const now = self.diversionCount(event);
           if (now > self.diversionSeen[event]) this.labels({ event }).inc(now - self.diversionSeen[event]);
           self.diversionSeen[event] = Math.max(self.diversionSeen[event], now);
         }
@@ -198,9 +206,16 @@ export class StorageMetrics implements StorageEvents {
     this.capacity = bytes;
   }
 
-  watchDiversion(counts: DiversionCounts): void {
+  watchDiversion(counts: DiversionCounts | undefined, files?: FileDiversionCounts): void {
     this.diversion = counts;
-    this.diversionSeen = { diverted: 0, reclaimed: 0, restored: 0, dropped: 0 };
+    this.fileDiversion = files;
+    this.diversionSeen = unseen();
+  }
+
+  private diversionCount(event: DiversionEvent): number {
+    if (event === 'file_diverted') return this.fileDiversion?.fileDiverted ?? 0;
+    if (event === 'file_dropped') return this.fileDiversion?.filesDropped ?? 0;
+    return this.diversion?.[event] ?? 0;
   }
 
   /** Reads objects and bytes from here on every scrape; zeroes the latency series of this store kind. */
@@ -244,4 +259,8 @@ export class StorageMetrics implements StorageEvents {
   setUnderReplicated(n: number): void {
     this.underReplicated.set(Math.max(0, n));
   }
+}
+
+function unseen(): Record<DiversionEvent, number> {
+  return { diverted: 0, reclaimed: 0, restored: 0, dropped: 0, file_diverted: 0, file_dropped: 0 };
 }

@@ -12,7 +12,7 @@ import { InstrumentedStore } from './instrumented-store';
 import { PastryMetrics, type OverlayView } from './metrics';
 import { MetricsServer } from './metrics-server';
 import { NodeRpcTelemetry, type RpcTelemetry } from './rpc-telemetry';
-import type { CacheStats, DiversionCounts, ReplicationStats, StorageEvents } from './storage-metrics';
+import type { CacheStats, DiversionCounts, FileDiversionCounts, ReplicationStats, StorageEvents } from './storage-metrics';
 import { Tracing } from './tracing';
 
 export interface TelemetryConfig {
@@ -89,9 +89,9 @@ export class Telemetry {
     watchCompute(this.metrics.registry, compute);
   }
 
-  /** Replica diversion's totals, for pastry_diversion_events_total. */
-  watchDiversion(counts: DiversionCounts): void {
-    this.metrics.storage.watchDiversion(counts);
+  /** Replica and file diversion's totals, for pastry_diversion_events_total. */
+  watchDiversion(counts: DiversionCounts | undefined, files?: FileDiversionCounts): void {
+    this.metrics.storage.watchDiversion(counts, files);
   }
 
   /** The store's capacity, for pastry_store_capacity_bytes and pastry_store_utilization. */
