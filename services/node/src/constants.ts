@@ -159,6 +159,8 @@ export const FILE_DIVERSION = {
    * redirect yet. Far above a put's deadline, and above clock skew between nodes.
    */
   orphanGraceMs: 120_000,
+  /** The root of an original answers a check only when its leaf set has not changed for this long. */
+  stableLeafSetMs: 60_000,
 } as const;
 
 /** Pastry's nearest-replica reads on the nodes. */

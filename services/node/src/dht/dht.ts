@@ -136,12 +136,12 @@ export class Dht implements Application {
    * `diverted`: a root's own operation on the salted GUID of a diverted file, or on the GUID
    * that names one; `from`, for the put of a diverted file, the GUID whose redirect names it.
    */
-  private async routeOp(guid: Id, operation: DhtOperation, value: Buffer, contentAddressed: boolean, deadline: number, context?: unknown, diverted?: { from?: Id }): Promise<Routed> {
+  private async routeOp(guid: Id, operation: DhtOperation, value: Buffer, contentAddressed: boolean, deadline: number, context?: unknown, diverted?: { from?: Id; checkedVersion?: number }): Promise<Routed> {
     if (!diverted && this.leaving && (operation === DhtOperation.DHT_OPERATION_PUT || operation === DhtOperation.DHT_OPERATION_REMOVE)) {
       throw new UnavailableError('this node is leaving the ring; send writes to another node');
     }
     const payload = toBuffer(
-      DhtRouted.encode({ operation, value, contentAddressed, origin: toNodeInfo(this.endpoint.self), diverted: diverted !== undefined, divertedFrom: diverted?.from ? idToBytes(diverted.from) : EMPTY }).finish(),
+      DhtRouted.encode({ operation, value, contentAddressed, origin: toNodeInfo(this.endpoint.self), diverted: diverted !== undefined, divertedFrom: diverted?.from ? idToBytes(diverted.from) : EMPTY, checkedVersion: diverted?.checkedVersion ?? 0 }).finish(),
     );
     const result = await this.endpoint.route(guid, payload, { deadline, context });
     const reply = DhtRoutedReply.decode(result.reply);
@@ -285,7 +285,7 @@ export class Dht implements Application {
       case DhtOperation.DHT_OPERATION_REMOVE:
         return this.coordinateRemove(guid, deadline);
       case DhtOperation.DHT_OPERATION_CHECK_REDIRECT:
-        return this.coordinateCheckRedirect(guid, keyFromBytes(req.value, 'salted GUID'), deadline);
+        return this.coordinateCheckRedirect(guid, keyFromBytes(req.value, 'salted GUID'), Number(req.checkedVersion), deadline);
       default:
         throw new InvalidArgumentError(`unknown operation ${req.operation}`);
     }
@@ -426,17 +426,23 @@ export class Dht implements Application {
   }
 
   /**
-   * At the root of `guid`: whether its newest record still redirects to `salted`. A copy here
-   * that names it is enough; a no needs as many replicas' answers as a read that finds nothing.
+   * At the root of `guid`: whether `salted`, a diverted file whose copy has version `checked`,
+   * may still be named by `guid`'s redirect. Only positive evidence says no: a record of
+   * `guid` newer than that copy that does not redirect to it, read from as many replicas as a
+   * read that finds nothing needs, by a root whose leaf set has been stable for a while. A
+   * root that finds no record at all may be new to the key (after a partition, or before a
+   * handoff), so that is a yes: a file kept too long costs bytes, one dropped too soon is lost.
    */
-  private async coordinateCheckRedirect(guid: Id, salted: Id, deadline: number): Promise<Delivery> {
+  private async coordinateCheckRedirect(guid: Id, salted: Id, checked: number, deadline: number): Promise<Delivery> {
+    const named = (version: number): Delivery => ({ found: true, value: EMPTY, acknowledged: 0, version });
     const { object: local, ok } = await this.localRead(guid, true);
-    if (local?.redirect === salted) return { found: true, value: EMPTY, acknowledged: 0, version: local.version };
+    if (local?.redirect === salted) return named(local.version);
+    if (this.clock.now() - this.leafSetChangedAt < FILE_DIVERSION.stableLeafSetMs) throw new UnavailableError(`the root of ${guid} changed its leaf set lately; ask again later`);
     const { newest, answered, needed } = await this.replication.readFromReplicas(guid, local, deadline);
-    if (newest?.redirect === salted) return { found: true, value: EMPTY, acknowledged: 0, version: newest.version };
+    if (!newest || newest.redirect === salted || newest.version <= checked) return named(newest?.version ?? 0);
     const heard = answered + (ok ? 1 : 0);
     if (heard < needed) throw new UnavailableError(`only ${heard} of the ${needed} replicas needed to tell whether ${guid} still redirects to ${salted} answered`);
-    return { found: false, value: EMPTY, acknowledged: 0, version: newest?.version ?? 0 };
+    return { found: false, value: EMPTY, acknowledged: 0, version: newest.version };
   }
 
   /**
@@ -451,7 +457,8 @@ export class Dht implements Application {
   async maintainDivertedFiles(deadline: number): Promise<number> {
     if (!this.local?.healthy()) return 0;
     const page = await this.local.store.divertedFiles(this.fileCursor, FILE_DIVERSION.checksPerRound);
-    this.fileCursor = page.length < FILE_DIVERSION.checksPerRound ? undefined : page[page.length - 1]!.guid;
+    // Only an empty page starts the pass over: a short one may be short for an entry removed meanwhile.
+    this.fileCursor = page.length === 0 ? undefined : page[page.length - 1]!.guid;
     const settled = this.clock.now() - FILE_DIVERSION.orphanGraceMs;
     let dropped = 0;
     for (const file of page) {
@@ -459,9 +466,11 @@ export class Dht implements Application {
       if (file.tombstone || !file.divertedFrom || file.createdAt > settled) continue;
       if (this.endpoint.replicaSet(file.guid, 1)[0]?.id !== this.endpoint.self.id) continue;
       try {
-        const r = await this.routeOp(file.divertedFrom, DhtOperation.DHT_OPERATION_CHECK_REDIRECT, idToBytes(file.guid), false, deadline, undefined, {});
+        const r = await this.routeOp(file.divertedFrom, DhtOperation.DHT_OPERATION_CHECK_REDIRECT, idToBytes(file.guid), false, deadline, undefined, { checkedVersion: file.version });
         if (r.response.found) continue;
         const tombstone: StoredObject = { ...this.emptyRecord(file.guid, undefined, 0, { tombstone: true }), version: file.version + 1 };
+        // Never again a version at or below this one from this node (a put of the same salted GUID).
+        this.lastVersion = Math.max(this.lastVersion, tombstone.version);
         await this.replication.write(tombstone, deadline);
         await this.revoke(file.guid, tombstone);
         this.stats.filesDropped++;
