@@ -21,6 +21,8 @@ build: deps examples
 	# Generated encoders write into one buffer, large bytes fields decode as views (rpc/wire.ts).
 	node services/node/scripts/post-generate.mjs
 	$(NODE_BIN)/tsc -p tsconfig.json
+	# The node in one file, loaded by start.js through V8's code cache (start-up CPU).
+	node services/node/scripts/bundle.mjs
 	chmod +x dist/services/cli/src/main.js dist/services/node/src/main.js
 	# `npx pastry` inside the repository runs this build.
 	ln -sf ../../dist/services/cli/src/main.js $(NODE_BIN)/pastry

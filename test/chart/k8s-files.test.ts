@@ -188,6 +188,8 @@ describe('services/node/Dockerfile', () => {
     expect(dockerfile).toMatch(/RUN npm ci[^\n]*\n/);
     expect(dockerfile).toMatch(/buf generate/);
     expect(dockerfile).toMatch(/tsc -p tsconfig\.json/);
+    // The node's bundle, which the image's command (start.js) loads.
+    expect(dockerfile).toMatch(/node services\/node\/scripts\/bundle\.mjs/);
     expect(dockerfile).toMatch(/npm ci --omit=dev/);
     expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:\d+-[a-z]+-slim$/m);
   });
@@ -195,7 +197,7 @@ describe('services/node/Dockerfile', () => {
   test('runs the node as a non-root user under an init that forwards SIGTERM, with the CLI and protos', () => {
     expect(runtime).toMatch(/^USER [1-9]\d*(:\d+)?$/m);
     expect(runtime).toMatch(/^ENTRYPOINT \["\/usr\/bin\/tini", "--"\]$/m);
-    expect(runtime).toMatch(/^CMD \["node", "dist\/services\/node\/src\/main\.js"\]$/m);
+    expect(runtime).toMatch(/^CMD \["node", "dist\/services\/node\/src\/start\.js"\]$/m);
     expect(runtime).toMatch(/COPY proto\/ \.\/proto\//);
     expect(runtime).toMatch(/\/usr\/local\/bin\/pastry/);
     expect(runtime).toContain('dist/services/cli/src/main.js');
