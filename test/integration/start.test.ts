@@ -1,4 +1,6 @@
 import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { PastryClient } from '../../services/cli/src/client';
@@ -57,15 +59,40 @@ describe("the node's entry point (start.js)", () => {
     await ring.down();
     ring = undefined;
 
-    // A second ring finds the cache valid: V8 accepts it, so nobody writes it again.
-    ring = await startRing(2, '127.0.71', { PASTRY_COMPILE_CACHE_DIR: cache });
-    await new Promise((r) => setTimeout(r, 7_000));
-    expect(cacheFiles(cache)).toEqual(first);
-    const client2 = new PastryClient(ring.state().pods[0]!.address, 10_000);
+    // A second ring finds the cache valid: V8 accepts it, so nobody writes it again. Its
+    // nodes export traces over OTLP/HTTP, whose exporter loads node:http with import(): code
+    // run from a cache must still be able to (the exporter stays outside the bundle for that).
+    const posts: string[] = [];
+    const receiver = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        posts.push(req.url ?? '');
+        res.setHeader('content-type', 'application/json');
+        res.end('{}');
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.71.200', resolve));
     try {
-      expect((await client2.route('0'.repeat(32))).root).toBeDefined();
+      const { port } = receiver.address() as AddressInfo;
+      ring = await startRing(2, '127.0.71', {
+        PASTRY_COMPILE_CACHE_DIR: cache,
+        OTEL_TRACES_EXPORTER: 'otlp',
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.71.200:${port}`,
+        OTEL_BSP_SCHEDULE_DELAY: '100',
+      });
+      const client2 = new PastryClient(ring.state().pods[0]!.address, 10_000);
+      try {
+        expect((await client2.route('0'.repeat(32))).root).toBeDefined();
+      } finally {
+        client2.close();
+      }
+      expect(await waitFor(() => posts.length, (n) => n > 0, 10_000)).toBeGreaterThan(0);
+      expect(posts[0]).toBe('/v1/traces');
+      await new Promise((r) => setTimeout(r, 6_000));
+      expect(cacheFiles(cache)).toEqual(first);
     } finally {
-      client2.close();
+      receiver.close();
     }
   });
 

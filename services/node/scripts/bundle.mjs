@@ -26,7 +26,19 @@ const result = await build({
   // Read files next to their own code at run time (reflection's .proto files), and are loaded
   // only on the first reflection call: they stay in node_modules. (grpc-js reads .proto files
   // the same way for channelz and ORCA load reports, which the node does not use.)
-  external: ['@grpc/reflection', '@grpc/proto-loader'],
+  // The tracing SDK and exporters load only when tracing is on, and the OTLP exporters use
+  // import(), which a script run from a code cache cannot do on Node 20 (the cached script
+  // loses its import callback): they stay in node_modules too.
+  external: [
+    '@grpc/reflection',
+    '@grpc/proto-loader',
+    '@opentelemetry/sdk-trace-node',
+    '@opentelemetry/sdk-trace-base',
+    '@opentelemetry/resources',
+    '@opentelemetry/exporter-trace-otlp-http',
+    '@opentelemetry/exporter-trace-otlp-proto',
+    '@opentelemetry/otlp-exporter-base',
+  ],
   // Warnings fail the build: a dependency the bundle cannot resolve would fail at run time.
   logLevel: 'warning',
 });
@@ -36,5 +48,11 @@ const bytes = readFileSync(outfile);
 const at = bytes.findIndex((b) => b > 0x7f);
 if (at >= 0) {
   console.error(`bundle: ${outfile} has a non-ASCII byte at offset ${at}`);
+  process.exit(1);
+}
+// A dynamic import() would fail once the code cache is in use: keep its package external.
+const dynamic = /(?<![\w$.])import\(/.exec(bytes.toString('latin1'));
+if (dynamic) {
+  console.error(`bundle: ${outfile} has a dynamic import() at offset ${dynamic.index}: mark its package external in ${path.basename(fileURLToPath(import.meta.url))}`);
   process.exit(1);
 }

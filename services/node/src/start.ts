@@ -94,15 +94,6 @@ function bundleSource(): { source: string; build: string } | undefined {
   }
 }
 
-/**
- * How `import()` in the bundle loads (the OTLP exporters import node:http that way): as in any
- * module of the main context. Without it, vm refuses every dynamic import.
- */
-function dynamicImport(): vm.ScriptOptions['importModuleDynamically'] {
-  const constant = (vm.constants as unknown as { USE_MAIN_CONTEXT_DEFAULT_LOADER?: symbol } | undefined)?.USE_MAIN_CONTEXT_DEFAULT_LOADER;
-  return (constant ?? ((specifier: string) => import(specifier))) as vm.ScriptOptions['importModuleDynamically'];
-}
-
 function start(): void {
   const found = bundleSource();
   if (found === undefined) {
@@ -115,7 +106,9 @@ function start(): void {
   const dir = cacheDir();
   const file = dir ? path.join(dir, `${found.build}.bin`) : undefined;
   const cachedData = dir && file ? readCache(dir, file) : undefined;
-  const script = new vm.Script(Module.wrap(source), { filename: bundle, cachedData, importModuleDynamically: dynamicImport() });
+  // No dynamic import() in the bundle (bundle.mjs checks): a script from a code cache loses
+  // its import callback on Node 20.
+  const script = new vm.Script(Module.wrap(source), { filename: bundle, cachedData });
   if (dir && file && (!cachedData || script.cachedDataRejected)) setTimeout(() => save(script, dir, file), SAVE_AFTER_MS).unref();
   const bundleModule = new Module(bundle, module);
   bundleModule.filename = bundle;
