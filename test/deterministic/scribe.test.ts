@@ -1,5 +1,4 @@
 import type { Id } from '../../services/node/src/core/id';
-import { CODES, codeOf } from '../../services/node/src/errors';
 import type { SubscribeResponse } from '../../services/node/src/gen/pastry/v1/messaging';
 import { topicId } from '../../services/node/src/scribe/messages';
 import type { Subscription } from '../../services/node/src/scribe/subscription';
@@ -312,18 +311,6 @@ describe('deterministic network: Scribe under churn (seeded scenarios)', () => {
       s.got.push(...sequences(s.current));
       s.current.events.length = 0;
     };
-    // As a client does: a node that is not in a ring yet (restarted a moment ago) answers
-    // UNAVAILABLE, and the client tries another.
-    const resubscribe = async (from: number): Promise<Received> => {
-      for (let attempt = 1; ; attempt++) {
-        const alive = ring.live();
-        try {
-          return await subscribe(ring, alive[rng.int(alive.length)]!, topic, from);
-        } catch (error) {
-          if (attempt >= 5 || codeOf(error).code !== CODES.UNAVAILABLE) throw error;
-        }
-      }
-    };
     const acked: number[] = [];
     const crashed: DetNode[] = [];
     for (let round = 0; round < 12; round++) {
@@ -335,8 +322,9 @@ describe('deterministic network: Scribe under churn (seeded scenarios)', () => {
       for (const s of subs) {
         if (ring.net.isAlive(s.current.node.handle.address) && ring.nodes.get(s.current.node.handle.address) === s.current.node) continue;
         take(s);
+        const alive = ring.live();
         const from = (s.got[s.got.length - 1] ?? 0) + 1;
-        s.current = await resubscribe(from);
+        s.current = await subscribe(ring, alive[rng.int(alive.length)]!, topic, from);
       }
       for (let i = 0; i < 5; i++) {
         const alive = ring.live();

@@ -73,12 +73,6 @@ export const REPLICATION = {
   /** Objects in one StoreReplicas or FetchReplicas message. */
   maxObjectsPerMessage: 256,
   /**
-   * A replica write that a quorum still waits for after this long (capped at the RPC timeout)
-   * is also sent to the next closest node: a replica that died a moment ago, not yet found
-   * dead, does not hold the write up until the client's deadline.
-   */
-  writeHedgeMs: 500,
-  /**
    * Objects of one StoreReplicas message a node writes at once: the whole message, so that
    * its store round trips go out together (Redis takes them as one pipeline).
    */

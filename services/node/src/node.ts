@@ -86,7 +86,7 @@ export class PastryNode {
     this.telemetry.watchFiles(this.files);
     this.telemetry.watchScribe(this.scribe);
     this.telemetry.watchCompute(this.compute);
-    this.telemetry.watchDiversion(this.diversion?.stats, this.dht.stats, this.replication.stats);
+    this.telemetry.watchDiversion(this.diversion?.stats, this.dht.stats);
     this.rpc = new RpcServer(
       dhtService({ dht: this.dht, overlay: this.overlay, store: this.store, log: this.log, telemetry: this.telemetry.rpc, now: clock.now }),
       peerService({ overlay: this.overlay, log: this.log, telemetry: this.telemetry.rpc, now: clock.now, rpcTimeoutMs: config.rpcTimeoutMs, selfId: this.self.id }),

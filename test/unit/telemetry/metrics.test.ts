@@ -89,12 +89,6 @@ describe('PastryMetrics', () => {
     expect(s.get('pastry_diversion_events_total{event="reclaimed"}')).toBe(2);
     expect(s.get('pastry_diversion_events_total{event="restored"}')).toBe(1);
     expect(s.get('pastry_diversion_events_total{event="dropped"}')).toBe(0);
-    // Writes' stand-ins, from replication's totals.
-    const writes = { standIns: 0 };
-    m.storage.watchDiversion(counts, undefined, writes);
-    expect(series(await m.scrape()).get('pastry_diversion_events_total{event="stand_in"}')).toBe(0);
-    writes.standIns = 3;
-    expect(series(await m.scrape()).get('pastry_diversion_events_total{event="stand_in"}')).toBe(3);
   });
 
   it('reads the overlay state on every scrape', async () => {

@@ -2,7 +2,7 @@ import type { Id } from '../core/id';
 import type { NodeHandle } from '../core/node-handle';
 import { compareVersions, majority } from '../core/replicas';
 import { REPLICATION } from '../constants';
-import { DeadlineExceededError, ResourceExhaustedError, UnavailableError } from '../errors';
+import { ResourceExhaustedError, UnavailableError } from '../errors';
 import type { Logger } from '../logger';
 import type { Endpoint } from '../overlay/common-api';
 import { toNodeInfo } from '../overlay/codec';
@@ -57,9 +57,6 @@ interface ReplicaReply {
  * find missing or stale.
  */
 export class Replication {
-  /** Replicas a stand-in took the place of (pastry_diversion_events_total{event="stand_in"}). */
-  readonly stats = { standIns: 0 };
-
   constructor(
     private readonly endpoint: Endpoint,
     private readonly local: ReplicaStore,
@@ -82,89 +79,32 @@ export class Replication {
    * Writes the object on every replica; resolves once `writeQuorum` stored it (or already held
    * this very version), rejects when that can no longer happen: with SupersededError when
    * replicas kept a newer version, else UNAVAILABLE. Writes still in flight go on.
-   *
-   * A replica that is unreachable, or that the quorum still waits for after writeHedgeMs, is
-   * stood in for by the next closest node not yet written (Dynamo's sloppy quorum): the node
-   * that takes its place in the replica set once it is found dead. Anti-entropy hands such a
-   * copy on to the true replicas before it drops it, so a replica back from a restart gets it.
    */
   write(object: StoredObject, deadline: number): Promise<WriteOutcome> {
     const targets = this.replicaSet(object.guid);
     const need = Math.min(this.config.writeQuorum, targets.length);
-    const hedgeMs = Math.min(this.config.rpcTimeoutMs, REPLICATION.writeHedgeMs);
     return new Promise((resolve, reject) => {
       let acks = 0;
       let failures = 0;
       let full = 0;
-      let pending = 0;
       let newest: number | undefined;
       let replacedLive = false;
       let settled = false;
-      const tried = new Set<Id>();
-      const timers = new Set<() => void>();
-      // The nodes after the replica set, closest first: computed only once one is needed.
-      let spares: NodeHandle[] | undefined;
-      const nextSpares = (): NodeHandle[] => {
-        spares ??= this.endpoint.replicaSet(object.guid, targets.length * 2).slice(targets.length);
-        spares = spares.filter((n) => !tried.has(n.id));
-        return spares;
-      };
       const done = (): void => {
         if (settled) return;
         if (acks >= need) {
           settled = true;
           resolve({ acknowledged: acks, replacedLive });
-        } else if (pending === 0 || (acks + pending < need && acks + pending + (newest === undefined ? nextSpares().length : 0) < need)) {
+        } else if (failures > targets.length - need) {
           settled = true;
           if (newest !== undefined) reject(new SupersededError(newest));
           else if (full > 0 && failures - full <= targets.length - need) reject(new ResourceExhaustedError(`only ${acks} of ${targets.length} replicas confirmed the write: ${full} are full`));
           else reject(new UnavailableError(`only ${acks} of ${targets.length} replicas confirmed the write; ${need} are needed`));
         }
-        if (settled) for (const cancel of timers) cancel();
       };
-      // Writes launched that have neither answered nor been given up on (failed, or still
-      // silent after the hedge): while these and the acks cannot make the quorum, the next
-      // closest nodes stand in, no more of them than the quorum is short.
-      let hopeful = 0;
-      const topUp = (): void => {
-        // A replica that kept a newer version is an answer: the write goes again above it.
-        while (!settled && newest === undefined && acks + hopeful < need) {
-          const spare = nextSpares()[0];
-          if (!spare) return;
-          this.stats.standIns++;
-          launch(spare);
-        }
-      };
-      const launch = (target: NodeHandle): void => {
-        tried.add(target.id);
-        pending++;
-        hopeful++;
-        let given = false;
-        const giveUp = (): void => {
-          if (given) return;
-          given = true;
-          hopeful--;
-        };
-        let cancel: (() => void) | undefined;
-        if (target.id !== this.endpoint.self.id) {
-          cancel = this.endpoint.setTimer(hedgeMs, () => {
-            timers.delete(cancel!);
-            giveUp();
-            topUp();
-          });
-          timers.add(cancel);
-        }
-        const finish = (): void => {
-          if (cancel) {
-            cancel();
-            timers.delete(cancel);
-          }
-          pending--;
-          giveUp();
-        };
+      for (const target of targets) {
         this.writeTo(target, object, deadline).then(
           (r) => {
-            finish();
             if (r.newerVersion !== undefined) {
               failures++;
               newest = Math.max(newest ?? 0, r.newerVersion);
@@ -175,18 +115,14 @@ export class Replication {
             done();
           },
           (error: unknown) => {
-            finish();
             failures++;
             if (error instanceof ResourceExhaustedError) full++;
             // Liveness is the maintenance loop's call: a live peer whose store is down fails too.
             this.log.debug('replica_write_failed', { peer: target.name || target.id, error: String(error) });
-            // A full replica is diversion's case; one that did not answer or could not store is stood in for.
-            if (error instanceof UnavailableError || error instanceof DeadlineExceededError) topUp();
             done();
           },
         );
-      };
-      for (const target of targets) launch(target);
+      }
       done();
     });
   }

@@ -54,12 +54,7 @@ export interface FileDiversionCounts {
   readonly filesDropped: number;
 }
 
-/** Writes' running totals (replication's): replicas a stand-in took the place of. */
-export interface WriteCounts {
-  readonly standIns: number;
-}
-
-const DIVERSION_EVENTS = ['diverted', 'reclaimed', 'restored', 'dropped', 'file_diverted', 'file_dropped', 'stand_in'] as const;
+const DIVERSION_EVENTS = ['diverted', 'reclaimed', 'restored', 'dropped', 'file_diverted', 'file_dropped'] as const;
 type DiversionEvent = (typeof DIVERSION_EVENTS)[number];
 
 /** What the route cache reports. */
@@ -82,7 +77,6 @@ export class StorageMetrics implements StorageEvents {
   private seen = { repaired: 0, handedOff: 0 };
   private diversion: DiversionCounts | undefined;
   private fileDiversion: FileDiversionCounts | undefined;
-  private writes: WriteCounts | undefined;
   private diversionSeen = unseen();
 
   constructor(registry: Registry) {
@@ -212,17 +206,15 @@ export class StorageMetrics implements StorageEvents {
     this.capacity = bytes;
   }
 
-  watchDiversion(counts: DiversionCounts | undefined, files?: FileDiversionCounts, writes?: WriteCounts): void {
+  watchDiversion(counts: DiversionCounts | undefined, files?: FileDiversionCounts): void {
     this.diversion = counts;
     this.fileDiversion = files;
-    this.writes = writes;
     this.diversionSeen = unseen();
   }
 
   private diversionCount(event: DiversionEvent): number {
     if (event === 'file_diverted') return this.fileDiversion?.fileDiverted ?? 0;
     if (event === 'file_dropped') return this.fileDiversion?.filesDropped ?? 0;
-    if (event === 'stand_in') return this.writes?.standIns ?? 0;
     return this.diversion?.[event] ?? 0;
   }
 
@@ -270,5 +262,5 @@ export class StorageMetrics implements StorageEvents {
 }
 
 function unseen(): Record<DiversionEvent, number> {
-  return { diverted: 0, reclaimed: 0, restored: 0, dropped: 0, file_diverted: 0, file_dropped: 0, stand_in: 0 };
+  return { diverted: 0, reclaimed: 0, restored: 0, dropped: 0, file_diverted: 0, file_dropped: 0 };
 }

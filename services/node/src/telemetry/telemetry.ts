@@ -12,7 +12,7 @@ import { InstrumentedStore } from './instrumented-store';
 import { PastryMetrics, type OverlayView } from './metrics';
 import { MetricsServer } from './metrics-server';
 import { NodeRpcTelemetry, type RpcTelemetry } from './rpc-telemetry';
-import type { CacheStats, DiversionCounts, FileDiversionCounts, ReplicationStats, StorageEvents, WriteCounts } from './storage-metrics';
+import type { CacheStats, DiversionCounts, FileDiversionCounts, ReplicationStats, StorageEvents } from './storage-metrics';
 import { Tracing } from './tracing';
 
 export interface TelemetryConfig {
@@ -90,8 +90,8 @@ export class Telemetry {
   }
 
   /** Replica and file diversion's totals, for pastry_diversion_events_total. */
-  watchDiversion(counts: DiversionCounts | undefined, files?: FileDiversionCounts, writes?: WriteCounts): void {
-    this.metrics.storage.watchDiversion(counts, files, writes);
+  watchDiversion(counts: DiversionCounts | undefined, files?: FileDiversionCounts): void {
+    this.metrics.storage.watchDiversion(counts, files);
   }
 
   /** The store's capacity, for pastry_store_capacity_bytes and pastry_store_utilization. */
