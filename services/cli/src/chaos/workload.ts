@@ -12,6 +12,11 @@ export interface WorkloadStats {
   unexpectedReads: string[];
 }
 
+/** While no attempt has answered, another starts beside them this often, through another entry node. */
+const HEDGE_MS = 1000;
+/** Attempts of one operation in flight at once. */
+const MAX_ATTEMPTS_AT_ONCE = 3;
+
 /** The value written to a key: derived from the key, so a read can be checked without state. */
 export function valueFor(name: string, seed: number): Buffer {
   return createHash('sha256').update(`${seed}:${name}`).digest();
@@ -53,25 +58,53 @@ export class Workload {
     this.clients.clear();
   }
 
-  /** One operation with retries through other entry nodes until the deadline. */
-  private async attempt<T>(op: (c: PastryClient) => Promise<T>): Promise<T | undefined> {
+  /**
+   * One operation through rotating entry nodes until the deadline: an attempt that fails is
+   * made again through another entry, and while none has answered, another starts beside
+   * them every HEDGE_MS (hedged requests, as in "The Tail at Scale"), so that an entry or a
+   * root that died with the request, silently, does not take the whole deadline. The first
+   * answer wins; every attempt after the first counts as a retry.
+   */
+  private attempt<T>(op: (c: PastryClient) => Promise<T>): Promise<T | undefined> {
     const deadline = Date.now() + this.requestDeadlineMs;
-    let first = true;
-    while (Date.now() < deadline) {
-      if (!first) {
-        this.stats.retries++;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      first = false;
-      const entry = this.entries[Math.floor(this.random() * this.entries.length)];
-      if (!entry) continue;
-      try {
-        return await op(this.client(entry.address));
-      } catch {
-        // During churn even NOT_FOUND may be transient (a new root still filling): retry.
-      }
-    }
-    return undefined;
+    return new Promise((resolve) => {
+      let done = false;
+      let started = 0;
+      const busy = new Set<string>();
+      const timers = new Set<NodeJS.Timeout>();
+      const later = (ms: number, fn: () => void): void => {
+        const t = setTimeout(() => {
+          timers.delete(t);
+          fn();
+        }, ms);
+        timers.add(t);
+      };
+      const finish = (value: T | undefined): void => {
+        if (done) return;
+        done = true;
+        for (const t of timers) clearTimeout(t);
+        resolve(value);
+      };
+      later(Math.max(0, deadline - Date.now()), () => finish(undefined));
+      const launch = (): void => {
+        if (done || busy.size >= MAX_ATTEMPTS_AT_ONCE || Date.now() >= deadline) return;
+        const idle = this.entries.filter((e) => !busy.has(e.address));
+        const entry = idle[Math.floor(this.random() * idle.length)];
+        if (!entry) return later(100, launch);
+        if (started++ > 0) this.stats.retries++;
+        busy.add(entry.address);
+        later(HEDGE_MS, launch);
+        op(this.client(entry.address)).then(
+          (value) => finish(value),
+          () => {
+            // During churn even NOT_FOUND may be transient (a new root still filling): retry.
+            busy.delete(entry.address);
+            later(100, launch);
+          },
+        );
+      };
+      launch();
+    });
   }
 
   private count(ok: boolean): void {
