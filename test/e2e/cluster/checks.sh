@@ -254,7 +254,15 @@ chaos_report() {
       `(${r.operations.ok} ok, ${r.operations.failed} failed, ${r.operations.retries} retries), kills ${r.kills}` +
       (r.kills === 0 ? "" : `, recovery median ${med} (${r.recoverySeconds.filter((x) => x === null).length} never), ` +
         `leaf sets whole ${r.leafSetsCorrectAfterS ?? "never"} s and k replicas ${r.fullyReplicatedAfterS ?? "never"} s after the last kill`));
-    if (r.lost !== 0 || r.unexpected !== 0 || r.availability < 0.999 || r.acknowledged === 0) process.exit(1);
+    if (r.lost !== 0 || r.unexpected !== 0 || r.availability < 0.999 || r.acknowledged === 0) {
+      // Each failed operation with its attempts (entry, seconds, error), and when the kills came.
+      console.log(`kills at ${JSON.stringify(r.killedAtS ?? [])} s: ${JSON.stringify(r.killed)}`);
+      for (const f of r.failures ?? []) {
+        const tries = f.attempts.map((a) => `${a.entry} ${a.startS}-${a.endS ?? "…"} s ${a.error ? a.error.slice(0, 90) : "no answer"}`);
+        console.log(`failed ${f.op} ${f.key} at ${f.atS} s: ${tries.join("; ")}`);
+      }
+      process.exit(1);
+    }
   ' "$1" >"$E2E_RUN/chaos.summary" 2>&1 || rc=$?
   log "$2: $(cat "$E2E_RUN/chaos.summary")"
   if ((rc != 0)); then

@@ -61,6 +61,13 @@ describe('the chaos workload', () => {
       expect(took).toBeLessThan(3500);
       // Attempts at 0, 1 and 2 s, each still waiting: three, through three different entries.
       expect(entries.map((e) => e.puts()).sort()).toEqual([0, 1, 1, 1]);
+      // The report keeps the failed operation with its attempts: which entries, when, no answer.
+      expect(w.stats.failures).toHaveLength(1);
+      const [failure] = w.stats.failures;
+      expect(failure).toMatchObject({ op: 'put', key: [...w.uncertain][0] });
+      expect(failure!.attempts.map((a) => a.entry).sort()).toEqual(entries.filter((e) => e.puts() === 1).map((e) => `e${entries.indexOf(e)}`).sort());
+      expect(failure!.attempts.map((a) => Math.round(a.startS))).toEqual([0, 1, 2]);
+      expect(failure!.attempts.every((a) => a.endS === null && a.error === null)).toBe(true);
     } finally {
       w.close();
       entries.forEach((e) => e.stop());

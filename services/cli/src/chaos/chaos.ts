@@ -2,7 +2,7 @@ import { ringProblem } from '../cluster';
 import { underReplicated } from '../replicas';
 import type { ChaosPod, Killer } from './killers';
 import { seededRandom } from './rng';
-import { Workload } from './workload';
+import { type FailedOperation, Workload } from './workload';
 
 export interface ChaosOptions {
   durationS: number;
@@ -38,6 +38,10 @@ export interface ChaosReport {
   lostKeys: string[];
   unexpectedKeys: string[];
   killed: string[][];
+  /** Seconds from the start of the workload to each kill. */
+  killedAtS: number[];
+  /** The first failed operations (up to 50), with the entry, timing and error of each attempt. */
+  failures: FailedOperation[];
 }
 
 /** Ring health at one instant: leaf sets, and the replicas of every acknowledged object. */
@@ -153,6 +157,8 @@ export async function runChaos(killer: Killer, o: ChaosOptions, progress: (line:
       lostKeys: lost.slice(0, 100),
       unexpectedKeys: unexpected.slice(0, 100),
       killed,
+      killedAtS: killTimes.map((t) => Math.round(t - start) / 1000),
+      failures: workload.stats.failures,
     };
   } finally {
     stopped = true;

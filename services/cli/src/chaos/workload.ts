@@ -10,7 +10,21 @@ export interface WorkloadStats {
   retries: number;
   /** Reads of an acknowledged key that returned other bytes. */
   unexpectedReads: string[];
+  /** The first failed operations, each with what its attempts met (for diagnosis). */
+  failures: FailedOperation[];
 }
+
+export interface FailedOperation {
+  op: 'put' | 'get';
+  key: string;
+  /** Seconds since the workload started. */
+  atS: number;
+  /** Every attempt: its entry node, seconds from the operation's start, and how it ended. */
+  attempts: { entry: string; startS: number; endS: number | null; error: string | null }[];
+}
+
+/** Failed operations kept with their attempts in the report. */
+const MAX_FAILURES_KEPT = 50;
 
 /** While no attempt has answered, another starts beside them this often, through another entry node. */
 const HEDGE_MS = 1000;
@@ -31,7 +45,8 @@ export class Workload {
   readonly acknowledged = new Set<string>();
   /** Keys written but not acknowledged: they may or may not exist afterwards. */
   readonly uncertain = new Set<string>();
-  readonly stats: WorkloadStats = { ok: 0, failed: 0, retries: 0, unexpectedReads: [] };
+  readonly stats: WorkloadStats = { ok: 0, failed: 0, retries: 0, unexpectedReads: [], failures: [] };
+  private readonly startedAt = Date.now();
   private readonly clients = new Map<string, PastryClient>();
   private next = 0;
   private entries: ChaosPod[] = [];
@@ -65,8 +80,11 @@ export class Workload {
    * root that died with the request, silently, does not take the whole deadline. The first
    * answer wins; every attempt after the first counts as a retry.
    */
-  private attempt<T>(op: (c: PastryClient) => Promise<T>): Promise<T | undefined> {
-    const deadline = Date.now() + this.requestDeadlineMs;
+  private attempt<T>(op: (c: PastryClient) => Promise<T>, what?: { op: 'put' | 'get'; key: string }): Promise<T | undefined> {
+    const begun = Date.now();
+    const deadline = begun + this.requestDeadlineMs;
+    const attempts: FailedOperation['attempts'] = [];
+    const seconds = (): number => (Date.now() - begun) / 1000;
     return new Promise((resolve) => {
       let done = false;
       let started = 0;
@@ -83,6 +101,9 @@ export class Workload {
         if (done) return;
         done = true;
         for (const t of timers) clearTimeout(t);
+        if (value === undefined && what && this.counting && this.stats.failures.length < MAX_FAILURES_KEPT) {
+          this.stats.failures.push({ ...what, atS: (begun - this.startedAt) / 1000, attempts });
+        }
         resolve(value);
       };
       later(Math.max(0, deadline - Date.now()), () => finish(undefined));
@@ -94,9 +115,13 @@ export class Workload {
         if (started++ > 0) this.stats.retries++;
         busy.add(entry.address);
         later(HEDGE_MS, launch);
+        const record: FailedOperation['attempts'][number] = { entry: entry.name, startS: seconds(), endS: null, error: null };
+        attempts.push(record);
         op(this.client(entry.address)).then(
           (value) => finish(value),
-          () => {
+          (err: unknown) => {
+            record.endS = seconds();
+            record.error = err instanceof Error ? err.message : String(err);
             // During churn even NOT_FOUND may be transient (a new root still filling): retry.
             busy.delete(entry.address);
             later(100, launch);
@@ -116,7 +141,7 @@ export class Workload {
   async write(): Promise<void> {
     const name = `chaos-${this.seed}-${this.next++}`;
     this.uncertain.add(name);
-    const res = await this.attempt((c) => c.put(name, valueFor(name, this.seed)));
+    const res = await this.attempt((c) => c.put(name, valueFor(name, this.seed)), { op: 'put', key: name });
     if (res) {
       this.uncertain.delete(name);
       this.acknowledged.add(name);
@@ -128,7 +153,7 @@ export class Workload {
     if (this.acknowledged.size === 0) return;
     const keys = [...this.acknowledged];
     const name = keys[Math.floor(this.random() * keys.length)]!;
-    const res = await this.attempt((c) => c.get(name));
+    const res = await this.attempt((c) => c.get(name), { op: 'get', key: name });
     if (res && !res.value.equals(valueFor(name, this.seed))) this.stats.unexpectedReads.push(name);
     this.count(res !== undefined);
   }
