@@ -256,8 +256,8 @@ chaos_report() {
         `leaf sets whole ${r.leafSetsCorrectAfterS ?? "never"} s and k replicas ${r.fullyReplicatedAfterS ?? "never"} s after the last kill`));
     if (r.lost !== 0 || r.unexpected !== 0 || r.availability < 0.999 || r.acknowledged === 0) {
       // Each failed operation with its attempts (entry, seconds, error), and when the kills came.
-      console.log(`kills at ${JSON.stringify(r.killedAtS ?? [])} s: ${JSON.stringify(r.killed)}`);
-      for (const f of r.failures ?? []) {
+      console.log(`kills at ${JSON.stringify(r.killedAtS)} s: ${JSON.stringify(r.killed)}`);
+      for (const f of r.failures) {
         const tries = f.attempts.map((a) => `${a.entry} ${a.startS}-${a.endS ?? "…"} s ${a.error ? a.error.slice(0, 90) : "no answer"}`);
         console.log(`failed ${f.op} ${f.key} at ${f.atS} s: ${tries.join("; ")}`);
       }

@@ -157,7 +157,7 @@ export async function runChaos(killer: Killer, o: ChaosOptions, progress: (line:
       lostKeys: lost.slice(0, 100),
       unexpectedKeys: unexpected.slice(0, 100),
       killed,
-      killedAtS: killTimes.map((t) => Math.round(t - start) / 1000),
+      killedAtS: killTimes.map((t) => Math.round(t - workload.startedAt) / 1000),
       failures: workload.stats.failures,
     };
   } finally {

@@ -46,7 +46,8 @@ export class Workload {
   /** Keys written but not acknowledged: they may or may not exist afterwards. */
   readonly uncertain = new Set<string>();
   readonly stats: WorkloadStats = { ok: 0, failed: 0, retries: 0, unexpectedReads: [], failures: [] };
-  private readonly startedAt = Date.now();
+  /** When run() began: failures' atS and the chaos report's killedAtS count from it. */
+  startedAt = Date.now();
   private readonly clients = new Map<string, PastryClient>();
   private next = 0;
   private entries: ChaosPod[] = [];
@@ -80,7 +81,7 @@ export class Workload {
    * root that died with the request, silently, does not take the whole deadline. The first
    * answer wins; every attempt after the first counts as a retry.
    */
-  private attempt<T>(op: (c: PastryClient) => Promise<T>, what?: { op: 'put' | 'get'; key: string }): Promise<T | undefined> {
+  private attempt<T>(op: (c: PastryClient) => Promise<T>, what: { op: 'put' | 'get'; key: string }): Promise<T | undefined> {
     const begun = Date.now();
     const deadline = begun + this.requestDeadlineMs;
     const attempts: FailedOperation['attempts'] = [];
@@ -101,7 +102,7 @@ export class Workload {
         if (done) return;
         done = true;
         for (const t of timers) clearTimeout(t);
-        if (value === undefined && what && this.counting && this.stats.failures.length < MAX_FAILURES_KEPT) {
+        if (value === undefined && this.counting && this.stats.failures.length < MAX_FAILURES_KEPT) {
           this.stats.failures.push({ ...what, atS: (begun - this.startedAt) / 1000, attempts });
         }
         resolve(value);
@@ -160,6 +161,7 @@ export class Workload {
 
   /** Runs `workers` loops of alternating writes and reads until `stop()` says so. */
   async run(workers: number, stop: () => boolean): Promise<void> {
+    this.startedAt = Date.now();
     await Promise.all(
       Array.from({ length: workers }, async () => {
         while (!stop()) {
@@ -176,7 +178,7 @@ export class Workload {
     const unexpected: string[] = [...this.stats.unexpectedReads];
     let recovered = 0;
     const check = async (name: string, acked: boolean): Promise<void> => {
-      const res = await this.attempt((c) => c.get(name));
+      const res = await this.attempt((c) => c.get(name), { op: 'get', key: name });
       if (!res) {
         if (acked) lost.push(name);
         return;
